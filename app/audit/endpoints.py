@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.audit import service
+from app.audit.models import AuditRecord
+from app.audit.schemas import AuditRecordOut, ChainVerification
+from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, split_page
+from app.identity.auth import CurrentPrincipal, ScopedSession
+from app.identity.roles import Permission
+from app.tenancy.dependencies import ActingTenant
+
+router = APIRouter(prefix="/api/v1/tenants/{tenant}/audit", tags=["audit"])
+
+
+def _out(code: str, entry: AuditRecord) -> AuditRecordOut:
+    return AuditRecordOut(
+        tenant=code, seq=entry.seq, at=entry.at, actor=entry.actor, action=entry.action,
+        resource_type=entry.resource_type, resource_id=entry.resource_id,
+        request_id=entry.request_id, before=entry.before, after=entry.after,
+        prev_hash=entry.prev_hash, hash=entry.hash,
+    )
+
+
+@router.get("", response_model=Page[AuditRecordOut], summary="The tenant's audit trail, oldest first")
+async def list_audit(
+    tenant: ActingTenant, principal: CurrentPrincipal, session: ScopedSession,
+    cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> Page[AuditRecordOut]:
+    principal.require(Permission.AUDIT_READ, tenant)
+    after = decode_cursor(cursor, int)
+    rows = await service.list_records(session, tenant.id, after_seq=after[0] if after else None,
+                                      limit=limit + 1)
+    page, next_cursor = split_page(rows, limit, lambda r: [r.seq])
+    return Page[AuditRecordOut](items=[_out(tenant.code, r) for r in page], next_cursor=next_cursor)
+
+
+@router.get("/verify", response_model=ChainVerification,
+            summary="Recompute the tenant's hash chain and report the first broken link")
+async def verify_audit(
+    tenant: ActingTenant, principal: CurrentPrincipal, session: ScopedSession
+) -> ChainVerification:
+    principal.require(Permission.AUDIT_READ, tenant)
+    report = await service.verify_chain(session, tenant.id)
+    return ChainVerification(tenant=tenant.code, ok=report.ok, checked=report.checked,
+                             head_seq=report.head_seq, head_hash=report.head_hash,
+                             broken_seq=report.broken_seq, reason=report.reason)

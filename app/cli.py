@@ -1,0 +1,270 @@
+"""The ``nentang`` command line: serve, db, bootstrap, apply, audit, tenants."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings, get_settings
+from app.core import migrations
+from app.core.db import Database
+
+T = TypeVar("T")
+
+
+def _err(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _operator() -> Any:
+    from app.identity.auth import Operator
+
+    try:
+        return Operator(getpass.getuser())
+    except (KeyError, OSError):
+        return Operator()
+
+
+def _run_in_platform_scope(
+    settings: Settings, reason: str, work: Callable[[AsyncSession], Awaitable[T]]
+) -> T:
+    """Run ``work`` in one transaction with the platform scope, migrating first if embedded."""
+    from app.tenancy.scope import TenantScope, apply_scope
+
+    if settings.should_auto_migrate:
+        if settings.is_sqlite:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        migrations.upgrade(settings)
+
+    async def main() -> T:
+        db = Database(settings.effective_database_url, pool_size=1)
+        try:
+            async with db.sessionmaker() as session, session.begin():
+                await apply_scope(session, TenantScope.platform(reason))
+                return await work(session)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(main())
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    if args.workers > 1:
+        uvicorn.run("app.main:create_app", factory=True, host=args.host, port=args.port,
+                    workers=args.workers, access_log=False)
+    else:
+        from app.main import create_app
+
+        uvicorn.run(create_app(settings), host=args.host, port=args.port, access_log=False)
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.is_sqlite:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _err(f"Migrating to {args.revision} ...")
+    migrations.upgrade(settings, args.revision)
+    _err("Done.")
+    return 0
+
+
+def cmd_db_create_roles(args: argparse.Namespace, settings: Settings) -> int:
+    from app.core.roles import create_roles
+
+    if settings.is_sqlite:
+        _err("SQLite has no roles; nothing to do.")
+        return 0
+    for line in asyncio.run(create_roles(settings, app_password=args.app_password)):
+        _err(line)
+    return 0
+
+
+def cmd_bootstrap(args: argparse.Namespace, settings: Settings) -> int:
+    from app.tenancy.bootstrap import BootstrapConflict, bootstrap
+
+    operator = _operator()
+    try:
+        result = _run_in_platform_scope(
+            settings, "bootstrap",
+            lambda s: bootstrap(s, code=args.code, name=args.name, operator=operator))
+    except BootstrapConflict as exc:
+        _err(str(exc))
+        return 2
+    if result.created:
+        _err(f"Created root tenant {result.root.code} ({result.root.name}) and the platform "
+             "administrator client. The secret is shown only now: store it safely.")
+        print(json.dumps({"tenant": result.root.code, "client_id": result.client_id,
+                          "client_secret": result.client_secret}, ensure_ascii=False))
+        return 0
+    _err(f"Root tenant {result.root.code} ({result.root.name}) already exists; nothing created.")
+    for client_id in result.existing_admins:
+        _err(f"Platform administrator client {client_id} already exists (its secret is not "
+             "shown again).")
+    print(json.dumps({"tenant": result.root.code, "created": False,
+                      "existing_clients": result.existing_admins}, ensure_ascii=False))
+    return 0
+
+
+class _DryRun(Exception):
+    """Raised to roll back a dry run's transaction while keeping its report."""
+
+    def __init__(self, reports: list[Any]) -> None:
+        self.reports = reports
+
+
+def cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
+    from app.tenancy import manifest
+
+    files = manifest.manifest_files([Path(p) for p in args.paths])
+    if not files:
+        _err("No manifest files found.")
+        return 2
+    try:
+        loaded = [(str(f), manifest.load(f)) for f in files]
+    except manifest.ManifestError as exc:
+        _err(str(exc))
+        return 2
+    operator = _operator()
+
+    def progress(done: int, total: int) -> None:
+        if done == total or done % 250 == 0:
+            _err(f"  {done}/{total}")
+
+    async def work(session: AsyncSession) -> list[tuple[str, manifest.ApplyReport]]:
+        reports = []
+        for source, entries in loaded:
+            _err(f"Applying {source} ({len(entries)} tenants)")
+            reports.append((source, await manifest.apply(
+                session, entries, source=source, operator=operator, progress=progress)))
+        if args.dry_run:
+            raise _DryRun(reports)
+        return reports
+
+    try:
+        reports = _run_in_platform_scope(settings, "apply manifest", work)
+    except _DryRun as dry:
+        reports = dry.reports
+    except manifest.ManifestError as exc:
+        _err(str(exc))
+        return 2
+    for source, report in reports:
+        _err(f"{source}: {len(report.created)} created, {len(report.updated)} renamed, "
+             f"{len(report.unchanged)} unchanged" + (" (dry run: nothing saved)" if args.dry_run else ""))
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy import select
+
+    from app.audit.service import ChainReport, verify_chain
+    from app.tenancy.models import Tenant
+
+    async def work(session: AsyncSession) -> list[tuple[str, ChainReport]]:
+        stmt = select(Tenant).order_by(Tenant.path)
+        if args.tenant:
+            stmt = stmt.where(Tenant.code == args.tenant)
+        tenants = (await session.execute(stmt)).scalars().all()
+        if args.tenant and not tenants:
+            raise SystemExit(f"No tenant '{args.tenant}'.")
+        return [(t.code, await verify_chain(session, t.id)) for t in tenants]
+
+    broken = 0
+    for code, report in _run_in_platform_scope(settings, "audit verify", work):
+        line: dict[str, Any] = {"tenant": code, "ok": report.ok, "checked": report.checked,
+                                "head_seq": report.head_seq, "head_hash": report.head_hash}
+        if not report.ok:
+            broken += 1
+            line.update(broken_seq=report.broken_seq, reason=report.reason)
+        if args.expect_head and args.tenant:
+            seq, _, digest = args.expect_head.partition(":")
+            if (str(report.head_seq), report.head_hash) != (seq, digest) and report.ok:
+                broken += 1
+                line.update(ok=False, reason=f"head is {report.head_seq}:{report.head_hash}, "
+                            f"expected {args.expect_head} (records removed from the end?)")
+        print(json.dumps(line, ensure_ascii=False))
+    _err("Audit chains intact." if not broken else f"{broken} broken chain(s).")
+    return 1 if broken else 0
+
+
+def cmd_tenants_vietnam(args: argparse.Namespace, settings: Settings) -> int:
+    from app.tenancy.vietnam import build_manifest
+
+    text = json.dumps(build_manifest(args.root), ensure_ascii=False, indent=1) + "\n"
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        _err(f"Wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nentang", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the API (migrates the embedded SQLite first)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="worker processes")
+    serve.set_defaults(func=cmd_serve)
+
+    db = sub.add_parser("db", help="database schema and roles")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_sub.add_parser("upgrade", help="apply migrations (uses NENTANG_ADMIN_DATABASE_URL)")
+    upgrade.add_argument("revision", nargs="?", default="head")
+    upgrade.set_defaults(func=cmd_db_upgrade)
+    roles = db_sub.add_parser(
+        "create-roles", help="create the owner and service roles on PostgreSQL (as a superuser)")
+    roles.add_argument("--app-password", help="password for the service role (LOGIN)")
+    roles.set_defaults(func=cmd_db_create_roles)
+
+    boot = sub.add_parser("bootstrap", help="create the root tenant and a platform admin client")
+    boot.add_argument("--code", required=True, help="root tenant code, e.g. BNV")
+    boot.add_argument("--name", required=True, help='root tenant name, e.g. "Bộ Nội vụ"')
+    boot.set_defaults(func=cmd_bootstrap)
+
+    apply = sub.add_parser("apply", help="apply tenant manifests (files or directories)")
+    apply.add_argument("paths", nargs="+")
+    apply.add_argument("--dry-run", action="store_true", help="check and report, save nothing")
+    apply.set_defaults(func=cmd_apply)
+
+    audit = sub.add_parser("audit", help="the audit trail")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser("verify", help="verify hash chains; exit 1 if one is broken")
+    verify.add_argument("--tenant", help="one tenant's code (default: every tenant)")
+    verify.add_argument("--expect-head", metavar="SEQ:HASH",
+                        help="with --tenant: fail unless the chain ends here (detects truncation)")
+    verify.set_defaults(func=cmd_audit_verify)
+
+    tenants = sub.add_parser("tenants", help="tenant manifests")
+    tenants_sub = tenants.add_subparsers(dest="tenants_command", required=True)
+    vietnam = tenants_sub.add_parser(
+        "vietnam", help="generate the manifest of Vietnam's 34 provinces and 3,321 communes")
+    vietnam.add_argument("--root", default="BNV", help="code of the root tenant (default BNV)")
+    vietnam.add_argument("--output", "-o", help="file to write (default: stdout)")
+    vietnam.set_defaults(func=cmd_tenants_vietnam)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from app.core.logging import configure_logging
+
+    args = build_parser().parse_args(argv)
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    code: int = args.func(args, settings)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Cross-cutting infrastructure: database, errors, requests, pagination, idempotency, telemetry."""

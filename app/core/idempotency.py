@@ -1,0 +1,127 @@
+"""``Idempotency-Key`` for POSTs that create (IETF draft-ietf-httpapi-idempotency-key-header).
+
+The key record is inserted *before* the work, in the same transaction, so:
+
+* the same client, key and request replay the first response (``Idempotent-Replayed: true``);
+* the same key with a different method, path or body gets 422;
+* a second request racing the first blocks on the key's unique index and then gets 409;
+* if the work fails, the key record rolls back with it and the key can be used again.
+
+Keys are scoped per client and tenant, so nobody can replay someone else's response. Values
+named in ``redact`` (such as a client secret, shown only once) are not stored: a replay returns
+them as null.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi import Request
+from fastapi.encoders import jsonable_encoder
+from sqlalchemy import (
+    DateTime,
+    ForeignKeyConstraint,
+    Integer,
+    String,
+    UniqueConstraint,
+    Uuid,
+    delete,
+    select,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+from starlette.responses import JSONResponse
+
+from app.core.db import Base, TenantOwned, new_id, utcnow
+from app.core.problems import Problem
+
+HEADER = "idempotency-key"
+MAX_KEY_LENGTH = 255
+
+
+class IdempotencyRecord(TenantOwned, Base):
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "principal_id", "key"),
+        ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    principal_id: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(MAX_KEY_LENGTH))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+def _fingerprint(method: str, path: str, body: Any) -> str:
+    canonical = json.dumps([method, path, jsonable_encoder(body)], sort_keys=True,
+                           separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _key_problem(detail: str) -> Problem:
+    return Problem(400, "invalid-idempotency-key", "Khóa Idempotency-Key không hợp lệ",
+                   "Invalid Idempotency-Key", detail=detail,
+                   errors=[{"parameter": "Idempotency-Key", "in": "header", "detail": detail}])
+
+
+async def idempotent(
+    request: Request,
+    session: AsyncSession,
+    *,
+    tenant_id: uuid.UUID,
+    principal_id: str,
+    body: Any,
+    ttl_seconds: int,
+    create: Callable[[], Awaitable[tuple[int, dict[str, Any]]]],
+    redact: frozenset[str] = frozenset(),
+    headers: Callable[[dict[str, Any]], dict[str, str]] | None = None,
+) -> JSONResponse:
+    """Run ``create`` at most once per idempotency key and return its JSON response."""
+    key = request.headers.get(HEADER)
+    if key is None:
+        status, payload = await create()
+        return JSONResponse(payload, status_code=status,
+                            headers=headers(payload) if headers else None)
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise _key_problem(f"Use 1 to {MAX_KEY_LENGTH} printable characters.")
+    fingerprint = _fingerprint(request.method, request.url.path, body)
+    scope = (IdempotencyRecord.tenant_id == tenant_id,
+             IdempotencyRecord.principal_id == principal_id, IdempotencyRecord.key == key)
+    cutoff = utcnow() - timedelta(seconds=ttl_seconds)
+    await session.execute(delete(IdempotencyRecord).where(
+        *scope, IdempotencyRecord.created_at < cutoff))
+    existing = (await session.execute(select(IdempotencyRecord).where(*scope))).scalar_one_or_none()
+    if existing is not None:
+        if existing.fingerprint != fingerprint:
+            raise Problem(422, "idempotency-key-reused", "Khóa Idempotency-Key đã được dùng",
+                          "Idempotency-Key reused",
+                          detail="This key was used with a different request.",
+                          errors=[{"parameter": "Idempotency-Key", "in": "header",
+                                   "detail": "key reused with a different request"}])
+        replay = existing.response or {}
+        extra = headers(replay) if headers else {}
+        return JSONResponse(replay, status_code=existing.status_code or 200,
+                            headers={**extra, "Idempotent-Replayed": "true"})
+    record = IdempotencyRecord(tenant_id=tenant_id, principal_id=principal_id, key=key,
+                               fingerprint=fingerprint)
+    session.add(record)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Problem(409, "idempotency-key-in-flight", "Yêu cầu đang được xử lý",
+                      "Request in progress",
+                      detail="Another request with this key is running; retry shortly.",
+                      headers={"Retry-After": "1"}) from exc
+    status, payload = await create()
+    record.status_code = status
+    record.response = {k: (None if k in redact else v) for k, v in payload.items()}
+    return JSONResponse(payload, status_code=status, headers=headers(payload) if headers else None)

@@ -1,0 +1,47 @@
+"""Running Alembic from the service and the CLI, and checking the schema is at head."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.config import Settings
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+
+
+def alembic_config(settings: Settings, url: str | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["url"] = url or settings.effective_admin_database_url
+    config.attributes["owner_role"] = settings.db_owner_role
+    config.attributes["app_role"] = settings.db_app_role
+    return config
+
+
+def head_revision(settings: Settings) -> str | None:
+    return ScriptDirectory.from_config(alembic_config(settings)).get_current_head()
+
+
+def upgrade(settings: Settings, revision: str = "head", url: str | None = None) -> None:
+    """Migrate the schema (synchronous: Alembic drives its own event loop in env.py)."""
+    command.upgrade(alembic_config(settings, url), revision)
+
+
+def downgrade(settings: Settings, revision: str, url: str | None = None) -> None:
+    command.downgrade(alembic_config(settings, url), revision)
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    async with engine.connect() as conn:
+        try:
+            result = await conn.execute(text("SELECT version_num FROM alembic_version"))
+        except Exception:
+            return None
+        row = result.first()
+        return str(row[0]) if row else None

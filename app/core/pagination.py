@@ -1,0 +1,63 @@
+"""Keyset (cursor) pagination.
+
+A cursor is an opaque, URL-safe token holding the sort key of the last item returned. The
+next page starts strictly after it, so pages stay stable while rows are inserted, and each
+page is one indexed range scan however deep the client goes.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from app.core.problems import Problem
+
+T = TypeVar("T")
+R = TypeVar("R")
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+def encode_cursor(key: list[Any]) -> str:
+    raw = json.dumps(key, separators=(",", ":"), default=str).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, *types: type) -> list[Any] | None:
+    """Decode a cursor whose key has one value of each of ``types``, or raise a 422."""
+    if not cursor:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        key = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _bad_cursor() from exc
+    if not isinstance(key, list) or len(key) != len(types):
+        raise _bad_cursor()
+    if not all(isinstance(v, t) and not isinstance(v, bool) for v, t in zip(key, types, strict=True)):
+        raise _bad_cursor()
+    return key
+
+
+def _bad_cursor() -> Problem:
+    return Problem(422, "invalid-cursor", "Con trỏ phân trang không hợp lệ", "Invalid cursor",
+                   detail="The cursor is not one this endpoint issued.",
+                   errors=[{"parameter": "cursor", "in": "query", "detail": "malformed cursor"}])
+
+
+def split_page(
+    rows: Sequence[R], limit: int, key: Callable[[R], list[Any]]
+) -> tuple[list[R], str | None]:
+    """Given up to ``limit + 1`` rows, return the page and the cursor for the next one."""
+    items = list(rows[:limit])
+    more = len(rows) > limit
+    return items, encode_cursor(key(items[-1])) if more and items else None

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+ClientName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+
+
+class ClientCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: ClientName
+    roles: list[str] = Field(min_length=1, max_length=16, examples=[["tenant_admin"]])
+
+
+class ClientOut(BaseModel):
+    client_id: str
+    name: str
+    tenant: str
+    roles: list[str]
+    status: str
+    created_at: datetime
+
+
+class ClientCreated(ClientOut):
+    client_secret: str | None = Field(
+        description="Shown once, at creation. Store it now: only its hash is kept."
+    )
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: str = "Bearer"
+    expires_in: int

@@ -1,0 +1,57 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app import __version__
+from app.audit.endpoints import router as audit_router
+from app.config import Settings, get_settings
+from app.core import migrations
+from app.core.db import Database
+from app.core.health import router as health_router
+from app.core.problems import install_problem_handlers
+from app.core.requests import RequestContextMiddleware
+from app.core.telemetry import setup_tracing
+from app.identity.endpoints import router as identity_router
+from app.identity.tokens import TokenService, load_or_create_key
+from app.tenancy.endpoints import router as tenancy_router
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    if settings.is_sqlite:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.effective_database_url, pool_size=settings.db_pool_size)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if settings.should_auto_migrate:
+            await asyncio.to_thread(migrations.upgrade, settings)
+        yield
+        await db.dispose()
+
+    app = FastAPI(
+        title="Nentang",
+        version=__version__,
+        summary="Multi-tenant platform for Vietnam's shared government digital platforms",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.tokens = TokenService(
+        load_or_create_key(settings.effective_signing_key_file),
+        settings.issuer,
+        settings.access_token_ttl_seconds,
+    )
+    app.state.migration_head = migrations.head_revision(settings)
+    install_problem_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    for router in (health_router, identity_router, tenancy_router, audit_router):
+        app.include_router(router)
+    app.state.tracer_provider = setup_tracing(app, db.engine)
+    return app

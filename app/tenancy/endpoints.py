@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from starlette.responses import JSONResponse
+
+from app.core.deps import AppSettings
+from app.core.idempotency import idempotent
+from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, split_page
+from app.core.problems import Problem
+from app.identity.auth import CurrentPrincipal, ScopedSession
+from app.identity.roles import Permission
+from app.tenancy import repository, service
+from app.tenancy.dependencies import ActingTenant
+from app.tenancy.models import Tenant
+from app.tenancy.schemas import TenantCreate, TenantOut, TenantUpdate
+
+router = APIRouter(prefix="/api/v1/tenants", tags=["tenants"])
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+
+
+def etag(tenant: Tenant) -> str:
+    return f'"{tenant.version}"'
+
+
+def parse_if_match(value: str | None) -> int:
+    if value is None:
+        raise Problem(428, "if-match-required", "Thiếu tiêu đề If-Match", "If-Match required",
+                      detail="Send the tenant's ETag in If-Match to change it.")
+    try:
+        return int(value.strip().removeprefix("W/").strip('"'))
+    except ValueError as exc:
+        raise Problem(412, "version-mismatch", "Dữ liệu đã bị thay đổi", "Precondition failed",
+                      detail="If-Match does not name a version of this tenant.") from exc
+
+
+@router.post("", status_code=201, response_model=TenantOut,
+             summary="Create a tenant under a parent the caller administers")
+async def create_tenant(
+    request: Request, body: TenantCreate, principal: CurrentPrincipal, session: ScopedSession,
+    settings: AppSettings,
+) -> JSONResponse:
+    parent = await service.get_visible(session, body.parent)
+
+    async def create() -> tuple[int, dict[str, object]]:
+        tenant = await service.create_child(session, caller=principal, data=body, parent=parent)
+        return 201, service.to_out(tenant, parent.code).model_dump(mode="json")
+
+    return await idempotent(
+        request, session, tenant_id=parent.id, principal_id=principal.client_id, body=body,
+        ttl_seconds=settings.idempotency_ttl_seconds, create=create,
+        headers=lambda doc: {"ETag": f'"{doc["version"]}"',
+                             "Location": f"{router.prefix}/{doc['code']}"},
+    )
+
+
+@router.get("", response_model=Page[TenantOut], summary="List the tenants the caller may see")
+async def list_tenants(
+    session: ScopedSession, cursor: str | None = None, limit: Limit = DEFAULT_LIMIT
+) -> Page[TenantOut]:
+    after = decode_cursor(cursor, str)
+    rows = await repository.visible(session, after_path=after[0] if after else None,
+                                    limit=limit + 1)
+    return _page(rows, limit, key=lambda t: [t.path])
+
+
+@router.get("/{tenant}", response_model=TenantOut)
+async def get_tenant(
+    tenant: ActingTenant, principal: CurrentPrincipal, session: ScopedSession, response: Response
+) -> TenantOut:
+    principal.require(Permission.TENANTS_READ, tenant)
+    found = await repository.get_with_parent_code(session, tenant.code)
+    parent_code = found[1] if found else None
+    response.headers["ETag"] = etag(tenant)
+    return service.to_out(tenant, parent_code)
+
+
+@router.get("/{tenant}/children", response_model=Page[TenantOut],
+            summary="List direct children, or the whole subtree with recursive=true")
+async def list_children(
+    tenant: ActingTenant, principal: CurrentPrincipal, session: ScopedSession,
+    cursor: str | None = None, limit: Limit = DEFAULT_LIMIT, recursive: bool = False,
+) -> Page[TenantOut]:
+    principal.require(Permission.TENANTS_READ, tenant)
+    after = decode_cursor(cursor, str)
+    if recursive:
+        rows = await repository.subtree(session, tenant, after_path=after[0] if after else None,
+                                        limit=limit + 1)
+        return _page(rows, limit, key=lambda t: [t.path])
+    rows = await repository.children(session, tenant, after_code=after[0] if after else None,
+                                     limit=limit + 1)
+    return _page(rows, limit, key=lambda t: [t.code])
+
+
+@router.patch("/{tenant}", response_model=TenantOut,
+              summary="Rename, suspend or resume a tenant (If-Match required)")
+async def update_tenant(
+    tenant: ActingTenant, body: TenantUpdate, principal: CurrentPrincipal,
+    session: ScopedSession, response: Response,
+    if_match: Annotated[str | None, Header()] = None,
+) -> TenantOut:
+    principal.require(Permission.TENANTS_WRITE, tenant)
+    updated = await service.update(session, caller=principal, tenant=tenant, data=body,
+                                   expected_version=parse_if_match(if_match))
+    found = await repository.get_with_parent_code(session, updated.code)
+    response.headers["ETag"] = etag(updated)
+    return service.to_out(updated, found[1] if found else None)
+
+
+def _page(
+    rows: Sequence[tuple[Tenant, str | None]], limit: int, key: Callable[[Tenant], list[Any]]
+) -> Page[TenantOut]:
+    page, next_cursor = split_page(rows, limit, lambda row: key(row[0]))
+    return Page[TenantOut](items=[service.to_out(t, p) for t, p in page], next_cursor=next_cursor)

@@ -1,0 +1,100 @@
+"""All SQL about tenants. Every statement here is scoped by :mod:`app.tenancy.scope`."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from app.tenancy.models import Tenant, path_upper
+
+Parent = aliased(Tenant, name="parent")
+
+
+async def get_by_code(session: AsyncSession, code: str) -> Tenant | None:
+    result = await session.execute(select(Tenant).where(Tenant.code == code))
+    return result.scalar_one_or_none()
+
+
+async def get_with_parent_code(session: AsyncSession, code: str) -> tuple[Tenant, str | None] | None:
+    stmt = (
+        select(Tenant, Parent.code)
+        .outerjoin(Parent, Parent.id == Tenant.parent_id)
+        .where(Tenant.code == code)
+    )
+    row = (await session.execute(stmt)).first()
+    return (row[0], row[1]) if row else None
+
+
+async def get_root(session: AsyncSession) -> Tenant | None:
+    result = await session.execute(select(Tenant).where(Tenant.parent_id.is_(None)))
+    return result.scalars().first()
+
+
+async def ancestors(session: AsyncSession, tenant: Tenant) -> Sequence[Tenant]:
+    """The visible ancestors of ``tenant``, root first: one primary-key lookup."""
+    ids = tenant.ancestor_ids
+    if not ids:
+        return []
+    result = await session.execute(
+        select(Tenant).where(Tenant.id.in_(ids)).order_by(Tenant.depth)
+    )
+    return result.scalars().all()
+
+
+async def children(
+    session: AsyncSession, parent: Tenant, *, after_code: str | None, limit: int
+) -> Sequence[tuple[Tenant, str | None]]:
+    stmt = select(Tenant).where(Tenant.parent_id == parent.id).order_by(Tenant.code).limit(limit)
+    if after_code is not None:
+        stmt = stmt.where(Tenant.code > after_code)
+    return [(t, parent.code) for t in (await session.execute(stmt)).scalars().all()]
+
+
+async def subtree(
+    session: AsyncSession, root: Tenant, *, after_path: str | None, limit: int,
+    include_root: bool = False,
+) -> Sequence[tuple[Tenant, str | None]]:
+    """Descendants of ``root`` in path order: one range scan on the path index."""
+    lower = Tenant.path >= root.path if include_root else Tenant.path > root.path
+    stmt = (
+        select(Tenant, Parent.code)
+        .outerjoin(Parent, Parent.id == Tenant.parent_id)
+        .where(lower, Tenant.path < path_upper(root.path))
+        .order_by(Tenant.path)
+        .limit(limit)
+    )
+    if after_path is not None:
+        stmt = stmt.where(Tenant.path > after_path)
+    return [(row[0], row[1]) for row in (await session.execute(stmt)).all()]
+
+
+async def visible(
+    session: AsyncSession, *, after_path: str | None, limit: int
+) -> Sequence[tuple[Tenant, str | None]]:
+    stmt = (
+        select(Tenant, Parent.code)
+        .outerjoin(Parent, Parent.id == Tenant.parent_id)
+        .order_by(Tenant.path)
+        .limit(limit)
+    )
+    if after_path is not None:
+        stmt = stmt.where(Tenant.path > after_path)
+    return [(row[0], row[1]) for row in (await session.execute(stmt)).all()]
+
+
+async def by_codes(session: AsyncSession, codes: Sequence[str]) -> dict[str, Tenant]:
+    if not codes:
+        return {}
+    result = await session.execute(select(Tenant).where(Tenant.code.in_(list(codes))))
+    return {t.code: t for t in result.scalars().all()}
+
+
+async def by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Tenant]:
+    if not ids:
+        return {}
+    result = await session.execute(select(Tenant).where(Tenant.id.in_(list(ids))))
+    return {t.id: t for t in result.scalars().all()}

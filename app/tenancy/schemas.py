@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from app.tenancy.models import TenantKind, TenantStatus
+
+TenantCode = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9_-]{0,31}$"),
+    Field(description="Platform-wide unique code: upper-case letters, digits, '_' and '-'.",
+          examples=["BNV", "01", "00070"]),
+]
+TenantName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+
+
+class TenantCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: TenantCode
+    name: TenantName
+    kind: TenantKind
+    parent: TenantCode = Field(description="Code of the parent tenant.")
+
+
+class TenantUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: TenantName | None = None
+    status: TenantStatus | None = None
+
+
+class TenantOut(BaseModel):
+    id: uuid.UUID
+    code: str
+    name: str
+    kind: TenantKind
+    status: TenantStatus
+    parent: str | None = Field(
+        description="Parent code; null for the root and when the parent is outside the "
+        "caller's visible tree."
+    )
+    depth: int
+    version: int
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,147 @@
+"""The one place that decides which tenants a unit of work may see.
+
+A :class:`TenantScope` is a set of tenant-path prefixes: the subtrees the caller holds grants
+on. :func:`apply_scope` attaches it to a session, and from then on two walls enforce it:
+
+* **In the application.** A ``do_orm_execute`` hook adds the scope's criteria to every ORM
+  ``SELECT``, ``UPDATE`` and ``DELETE`` that touches :class:`~app.tenancy.models.Tenant` or a
+  :class:`~app.core.db.TenantOwned` model, and a ``before_flush`` hook refuses new rows outside
+  it. A statement on those models in a session with no scope raises :class:`ScopeNotSet`:
+  repositories cannot forget the ``WHERE``, and an unscoped session fails closed.
+* **In PostgreSQL.** :func:`apply_scope` also sets ``nentang.scope`` for the current
+  transaction only (``set_config(..., true)``), which the row-level-security policies read.
+  An unset or ended scope reads as ``''`` and the policies match nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, event, or_, select, text, true
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, with_loader_criteria
+
+from app.core.db import TenantOwned
+from app.tenancy.models import Tenant, path_upper
+
+SCOPE_KEY = "tenant_scope"
+PLATFORM_PREFIX = "/"
+
+
+class ScopeNotSet(RuntimeError):
+    """A tenant-scoped statement ran in a session that has no scope."""
+
+
+class ScopeViolation(RuntimeError):
+    """A write targeted a tenant outside the session's scope."""
+
+
+@dataclass(frozen=True)
+class TenantScope:
+    prefixes: tuple[str, ...]
+    reason: str = field(default="request", compare=False)
+
+    @classmethod
+    def platform(cls, reason: str) -> TenantScope:
+        """Every tenant. For operator commands (bootstrap, apply, audit verify) and for
+        authenticating a client, which must find the client before its tenant is known."""
+        return cls((PLATFORM_PREFIX,), reason=reason)
+
+    @classmethod
+    def of_paths(cls, paths: Iterable[str], reason: str = "request") -> TenantScope:
+        """The union of the subtrees at ``paths``, with nested ones folded into their parent."""
+        unique = sorted(set(paths))
+        kept: list[str] = []
+        for path in unique:
+            if not any(path.startswith(k) for k in kept):
+                kept.append(path)
+        return cls(tuple(kept), reason=reason)
+
+    @property
+    def is_platform(self) -> bool:
+        return PLATFORM_PREFIX in self.prefixes
+
+    def covers(self, path: str) -> bool:
+        return any(path.startswith(p) for p in self.prefixes)
+
+    def setting(self) -> str:
+        return ",".join(self.prefixes)
+
+
+def path_in_scope(column: Any, scope: TenantScope) -> ColumnElement[bool]:
+    if scope.is_platform:
+        return true()
+    if not scope.prefixes:
+        return and_(column.is_(None), column.is_not(None))
+    return or_(*(and_(column >= p, column < path_upper(p)) for p in scope.prefixes))
+
+
+def visible_tenant_ids(scope: TenantScope) -> Select[tuple[uuid.UUID]]:
+    return select(Tenant.id).where(path_in_scope(Tenant.path, scope))
+
+
+async def apply_scope(session: AsyncSession, scope: TenantScope) -> None:
+    """Scope the session's current transaction. Call once, at the start of a unit of work."""
+    session.info[SCOPE_KEY] = scope
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        await session.execute(
+            text("SELECT set_config('nentang.scope', :scope, true)"), {"scope": scope.setting()}
+        )
+
+
+def current_scope(session: Session | AsyncSession) -> TenantScope | None:
+    scope: TenantScope | None = session.info.get(SCOPE_KEY)
+    return scope
+
+
+def _scope_criteria(cls: type, scope: TenantScope) -> ColumnElement[bool]:
+    if cls is Tenant:
+        return path_in_scope(Tenant.path, scope)
+    return cls.tenant_id.in_(visible_tenant_ids(scope))  # type: ignore[attr-defined, no-any-return]
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _scope_orm_statement(state: ORMExecuteState) -> None:
+    if not (state.is_select or state.is_update or state.is_delete):
+        return
+    scoped = {
+        m.class_ for m in state.all_mappers if issubclass(m.class_, (Tenant, TenantOwned))
+    }
+    if not scoped:
+        return
+    scope = current_scope(state.session)
+    if scope is None:
+        names = ", ".join(sorted(c.__name__ for c in scoped))
+        raise ScopeNotSet(f"tenant-scoped statement on {names} in a session without a scope")
+    if scope.is_platform:
+        return
+    state.statement = state.statement.options(
+        *(
+            with_loader_criteria(cls, _scope_criteria(cls, scope), include_aliases=True)
+            for cls in scoped
+        )
+    )
+
+
+@event.listens_for(Session, "before_flush")
+def _check_new_rows(session: Session, _ctx: UOWTransaction, _instances: object) -> None:
+    new_scoped = [o for o in session.new if isinstance(o, (Tenant, TenantOwned))]
+    if not new_scoped:
+        return
+    scope = current_scope(session)
+    if scope is None:
+        raise ScopeNotSet("inserting tenant-scoped rows in a session without a scope")
+    if scope.is_platform:
+        return
+    known = {
+        o.id: o.path
+        for o in list(session.identity_map.values()) + list(session.new)
+        if isinstance(o, Tenant)
+    }
+    for obj in new_scoped:
+        path = obj.path if isinstance(obj, Tenant) else known.get(obj.tenant_id)
+        if path is None or not scope.covers(path):
+            raise ScopeViolation(f"{type(obj).__name__} row for a tenant outside the scope")

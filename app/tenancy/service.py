@@ -1,0 +1,138 @@
+"""Creating, reading and changing tenants."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit import service as audit
+from app.core.db import new_id, utcnow
+from app.core.problems import Problem, conflict, invalid, not_found
+from app.identity.auth import Caller
+from app.identity.roles import Permission
+from app.tenancy import repository
+from app.tenancy.models import (
+    ALLOWED_CHILD_KINDS,
+    Tenant,
+    TenantKind,
+    TenantStatus,
+    child_path,
+)
+from app.tenancy.schemas import TenantCreate, TenantOut, TenantUpdate
+
+
+def snapshot(tenant: Tenant) -> dict[str, Any]:
+    return {"code": tenant.code, "name": tenant.name, "kind": tenant.kind,
+            "status": tenant.status, "parent_id": str(tenant.parent_id or "") or None}
+
+
+def to_out(tenant: Tenant, parent_code: str | None) -> TenantOut:
+    return TenantOut(
+        id=tenant.id, code=tenant.code, name=tenant.name, kind=TenantKind(tenant.kind),
+        status=TenantStatus(tenant.status), parent=parent_code, depth=tenant.depth,
+        version=tenant.version, created_at=tenant.created_at, updated_at=tenant.updated_at,
+    )
+
+
+def suspended(tenant: Tenant) -> Problem:
+    return conflict("tenant-suspended", f"Tenant '{tenant.code}' is suspended; only its status "
+                    "can be changed.")
+
+
+async def get_visible(session: AsyncSession, code: str) -> Tenant:
+    tenant = await repository.get_by_code(session, code)
+    if tenant is None:
+        raise not_found("tenant", code)
+    return tenant
+
+
+async def _insert(session: AsyncSession, tenant: Tenant, *, actor: str) -> None:
+    session.add(tenant)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise conflict("tenant-code-taken",
+                       f"The code '{tenant.code}' is already in use on this platform.") from exc
+    await audit.record(session, tenant_id=tenant.id, actor=actor, action="tenant.create",
+                       resource_type="tenant", resource_id=tenant.code, after=snapshot(tenant))
+
+
+def new_root(code: str, name: str) -> Tenant:
+    tenant_id = new_id()
+    now = utcnow()
+    return Tenant(id=tenant_id, code=code, name=name, kind=TenantKind.MINISTRY.value,
+                  status=TenantStatus.ACTIVE.value, parent_id=None, path=f"/{tenant_id}/",
+                  depth=0, created_at=now, updated_at=now)
+
+
+async def create_root(session: AsyncSession, *, code: str, name: str, actor: str) -> Tenant:
+    tenant = new_root(code, name)
+    await _insert(session, tenant, actor=actor)
+    return tenant
+
+
+def check_child_kind(parent: Tenant, kind: TenantKind, pointer: str = "/kind") -> None:
+    allowed = ALLOWED_CHILD_KINDS[TenantKind(parent.kind)]
+    if kind not in allowed:
+        names = ", ".join(sorted(allowed))
+        raise invalid(pointer, f"A {parent.kind} can hold only: {names}; not a {kind}.",
+                      code="tenant-kind-not-allowed")
+
+
+async def create_child(
+    session: AsyncSession, *, caller: Caller, data: TenantCreate, parent: Tenant | None = None
+) -> Tenant:
+    if parent is None:
+        parent = await get_visible(session, data.parent)
+    caller.require(Permission.TENANTS_WRITE, parent)
+    if parent.status != TenantStatus.ACTIVE:
+        raise suspended(parent)
+    check_child_kind(parent, data.kind)
+    tenant_id = new_id()
+    now = utcnow()
+    tenant = Tenant(
+        id=tenant_id, code=data.code, name=data.name, kind=data.kind.value,
+        status=TenantStatus.ACTIVE.value, parent_id=parent.id,
+        path=child_path(parent.path, tenant_id), depth=parent.depth + 1,
+        created_at=now, updated_at=now,
+    )
+    await _insert(session, tenant, actor=caller.actor)
+    return tenant
+
+
+async def update(
+    session: AsyncSession, *, caller: Caller, tenant: Tenant, data: TenantUpdate,
+    expected_version: int | None,
+) -> Tenant:
+    caller.require(Permission.TENANTS_WRITE, tenant)
+    if expected_version is not None and expected_version != tenant.version:
+        raise Problem(412, "version-mismatch", "Dữ liệu đã bị thay đổi", "Precondition failed",
+                      detail=f"The tenant is at version {tenant.version}; reload and retry.")
+    before = snapshot(tenant)
+    changes = data.model_dump(exclude_unset=True, exclude_none=True)
+    if "status" in changes and changes["status"] != tenant.status:
+        caller.require_above(Permission.TENANTS_WRITE, tenant)
+    elif tenant.status != TenantStatus.ACTIVE and changes:
+        raise suspended(tenant)
+    for field, value in changes.items():
+        setattr(tenant, field, value.value if hasattr(value, "value") else value)
+    if snapshot(tenant) == before:
+        return tenant
+    tenant.updated_at = utcnow()
+    await session.flush()
+    action = "tenant.update"
+    if "status" in changes and before["status"] != tenant.status:
+        action = "tenant.suspend" if tenant.status == TenantStatus.SUSPENDED else "tenant.resume"
+    await audit.record(session, tenant_id=tenant.id, actor=caller.actor, action=action,
+                       resource_type="tenant", resource_id=tenant.code, before=before,
+                       after=snapshot(tenant))
+    return tenant
+
+
+async def any_suspended(session: AsyncSession, ids: Sequence[uuid.UUID]) -> Tenant | None:
+    found = await repository.by_ids(session, ids)
+    return next((t for t in found.values() if t.status != TenantStatus.ACTIVE), None)
