@@ -72,8 +72,7 @@ async def get_tenant(
     tenant: ActingTenant, principal: CurrentPrincipal, session: ScopedSession, response: Response
 ) -> TenantOut:
     principal.require(Permission.TENANTS_READ, tenant)
-    found = await repository.get_with_parent_code(session, tenant.code)
-    parent_code = found[1] if found else None
+    [(_, parent_code)] = await repository.with_parent_codes(session, [tenant])
     response.headers["ETag"] = etag(tenant)
     return service.to_out(tenant, parent_code)
 
@@ -105,9 +104,9 @@ async def update_tenant(
     principal.require(Permission.TENANTS_WRITE, tenant)
     updated = await service.update(session, caller=principal, tenant=tenant, data=body,
                                    expected_version=parse_if_match(if_match))
-    found = await repository.get_with_parent_code(session, updated.code)
+    [(_, parent_code)] = await repository.with_parent_codes(session, [updated])
     response.headers["ETag"] = etag(updated)
-    return service.to_out(updated, found[1] if found else None)
+    return service.to_out(updated, parent_code)
 
 
 def _page(

@@ -7,26 +7,29 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from app.tenancy.models import Tenant, path_upper
-
-Parent = aliased(Tenant, name="parent")
-
 
 async def get_by_code(session: AsyncSession, code: str) -> Tenant | None:
     result = await session.execute(select(Tenant).where(Tenant.code == code))
     return result.scalar_one_or_none()
 
 
-async def get_with_parent_code(session: AsyncSession, code: str) -> tuple[Tenant, str | None] | None:
-    stmt = (
-        select(Tenant, Parent.code)
-        .outerjoin(Parent, Parent.id == Tenant.parent_id)
-        .where(Tenant.code == code)
-    )
-    row = (await session.execute(stmt)).first()
-    return (row[0], row[1]) if row else None
+async def with_parent_codes(
+    session: AsyncSession, tenants: Sequence[Tenant]
+) -> list[tuple[Tenant, str | None]]:
+    """Pair each tenant with its parent's code, or None where the parent is not visible.
+
+    A second scoped query rather than a self-join: an aliased entity would escape the
+    application-side scope criteria (see :mod:`app.tenancy.scope`).
+    """
+    parent_ids = {t.parent_id for t in tenants if t.parent_id is not None}
+    codes = {t.id: t.code for t in tenants}
+    missing = [pid for pid in parent_ids if pid not in codes]
+    if missing:
+        rows = await session.execute(select(Tenant.id, Tenant.code).where(Tenant.id.in_(missing)))
+        codes.update({row[0]: row[1] for row in rows})
+    return [(t, codes.get(t.parent_id) if t.parent_id else None) for t in tenants]
 
 
 async def get_root(session: AsyncSession) -> Tenant | None:
@@ -61,29 +64,23 @@ async def subtree(
     """Descendants of ``root`` in path order: one range scan on the path index."""
     lower = Tenant.path >= root.path if include_root else Tenant.path > root.path
     stmt = (
-        select(Tenant, Parent.code)
-        .outerjoin(Parent, Parent.id == Tenant.parent_id)
+        select(Tenant)
         .where(lower, Tenant.path < path_upper(root.path))
         .order_by(Tenant.path)
         .limit(limit)
     )
     if after_path is not None:
         stmt = stmt.where(Tenant.path > after_path)
-    return [(row[0], row[1]) for row in (await session.execute(stmt)).all()]
+    return await with_parent_codes(session, (await session.execute(stmt)).scalars().all())
 
 
 async def visible(
     session: AsyncSession, *, after_path: str | None, limit: int
 ) -> Sequence[tuple[Tenant, str | None]]:
-    stmt = (
-        select(Tenant, Parent.code)
-        .outerjoin(Parent, Parent.id == Tenant.parent_id)
-        .order_by(Tenant.path)
-        .limit(limit)
-    )
+    stmt = select(Tenant).order_by(Tenant.path).limit(limit)
     if after_path is not None:
         stmt = stmt.where(Tenant.path > after_path)
-    return [(row[0], row[1]) for row in (await session.execute(stmt)).all()]
+    return await with_parent_codes(session, (await session.execute(stmt)).scalars().all())
 
 
 async def by_codes(session: AsyncSession, codes: Sequence[str]) -> dict[str, Tenant]:

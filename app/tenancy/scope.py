@@ -11,6 +11,9 @@ on. :func:`apply_scope` attaches it to a session, and from then on two walls enf
 * **In PostgreSQL.** :func:`apply_scope` also sets ``nentang.scope`` for the current
   transaction only (``set_config(..., true)``), which the row-level-security policies read.
   An unset or ended scope reads as ``''`` and the policies match nothing.
+
+Repositories must not query scoped models through ``aliased()``: the application-side
+criteria apply to the mapped classes themselves (``tests/test_scope.py`` checks for this).
 """
 
 from __future__ import annotations
@@ -126,6 +129,20 @@ def _scope_orm_statement(state: ORMExecuteState) -> None:
     )
 
 
+KNOWN_TENANTS_KEY = "scope_known_tenants"
+
+
+def _remember(session: Session, tenant: Tenant) -> None:
+    session.info.setdefault(KNOWN_TENANTS_KEY, {})[tenant.id] = tenant.path
+
+
+@event.listens_for(Tenant, "load")
+def _remember_loaded(tenant: Tenant, context: Any) -> None:
+    """A tenant the session has read is one the scope let it see (the identity map is weak,
+    so the ids are kept here for the insert check below)."""
+    _remember(context.session, tenant)
+
+
 @event.listens_for(Session, "before_flush")
 def _check_new_rows(session: Session, _ctx: UOWTransaction, _instances: object) -> None:
     new_scoped = [o for o in session.new if isinstance(o, (Tenant, TenantOwned))]
@@ -136,11 +153,10 @@ def _check_new_rows(session: Session, _ctx: UOWTransaction, _instances: object) 
         raise ScopeNotSet("inserting tenant-scoped rows in a session without a scope")
     if scope.is_platform:
         return
-    known = {
-        o.id: o.path
-        for o in list(session.identity_map.values()) + list(session.new)
-        if isinstance(o, Tenant)
-    }
+    for obj in new_scoped:
+        if isinstance(obj, Tenant):
+            _remember(session, obj)
+    known: dict[uuid.UUID, str] = session.info.get(KNOWN_TENANTS_KEY, {})
     for obj in new_scoped:
         path = obj.path if isinstance(obj, Tenant) else known.get(obj.tenant_id)
         if path is None or not scope.covers(path):

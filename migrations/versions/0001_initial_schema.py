@@ -33,16 +33,18 @@ APP_PRIVILEGES = {
 
 # An unset scope reads as '' after a SET LOCAL transaction ends: NULLIF turns it into NULL,
 # unnest(NULL) yields no prefix, and the policies match nothing (fail closed).
-SCOPE_FUNCTIONS = """
-CREATE FUNCTION nentang_scope() RETURNS text[]
-LANGUAGE sql STABLE PARALLEL SAFE AS $$
-  SELECT string_to_array(NULLIF(current_setting('nentang.scope', true), ''), ',')
-$$;
-CREATE FUNCTION nentang_path_visible(p text) RETURNS boolean
-LANGUAGE sql STABLE PARALLEL SAFE AS $$
-  SELECT EXISTS (SELECT 1 FROM unnest(nentang_scope()) AS s(prefix) WHERE starts_with(p, s.prefix))
-$$;
-"""
+SCOPE_FUNCTIONS = (
+    """CREATE FUNCTION nentang_scope() RETURNS text[]
+    LANGUAGE sql STABLE PARALLEL SAFE AS $$
+      SELECT string_to_array(NULLIF(current_setting('nentang.scope', true), ''), ',')
+    $$""",
+    """CREATE FUNCTION nentang_path_visible(p text) RETURNS boolean
+    LANGUAGE sql STABLE PARALLEL SAFE AS $$
+      SELECT EXISTS (
+        SELECT 1 FROM unnest(nentang_scope()) AS s(prefix) WHERE starts_with(p, s.prefix)
+      )
+    $$""",
+)
 TENANT_POLICY = "nentang_path_visible(path)"
 OWNED_POLICY = "EXISTS (SELECT 1 FROM tenants t WHERE t.id = tenant_id)"
 
@@ -57,7 +59,8 @@ def _enable_rls(table: str, predicate: str) -> None:
 
 def _postgresql_upgrade() -> None:
     app_role = context.config.attributes["app_role"]
-    op.execute(SCOPE_FUNCTIONS)
+    for statement in SCOPE_FUNCTIONS:
+        op.execute(statement)
     _enable_rls("tenants", TENANT_POLICY)
     for table in TENANT_OWNED:
         _enable_rls(table, OWNED_POLICY)
