@@ -123,6 +123,20 @@ async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
 from tests.platform import Platform  # noqa: E402
 
 
+_platforms: dict[str, Platform] = {}
+
+
 @pytest.fixture(scope="session")
-async def platform(app: Any, client: httpx.AsyncClient) -> Platform:
-    return await Platform.bootstrap(app, client)
+async def platform(app: Any, client: httpx.AsyncClient, backend: Backend) -> Platform:
+    """Bootstrapped once per backend; pytest may rebuild ``app`` when it switches backends,
+    so the credentials are kept and re-attached."""
+    known = _platforms.get(backend.name)
+    if known is None:
+        known = _platforms[backend.name] = await Platform.bootstrap(app, client)
+    known.app, known.http = app, client
+    return known
+
+
+def only_postgresql() -> Any:
+    """Run a test on PostgreSQL only (for features SQLite lacks, such as row-level security)."""
+    return pytest.mark.parametrize("backend", ["postgresql"], indirect=True)

@@ -1,0 +1,82 @@
+"""Another tenant's credentials get 403 or 404 on every tenant-scoped route, and change nothing.
+
+See :mod:`tests.isolation` for the harness and how to register a new route.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import Backend
+from tests.isolation import CASES, World, snapshot
+from tests.platform import Credentials, Platform
+
+SCENARIOS = ["sibling-province", "commune-to-parent"]
+
+
+@pytest.fixture(scope="session")
+async def world(platform: Platform) -> World:
+    province_a, admin_a = await platform.province_with_admin()
+    commune_a = await platform.tenant(province_a, "commune", by=admin_a)
+    commune_admin = await platform.client_for(commune_a, ["tenant_admin"], by=admin_a)
+    province_b, admin_b = await platform.province_with_admin()
+    commune_b = await platform.tenant(province_b, "commune", by=admin_b)
+    await platform.client_for(commune_b, ["officer"], by=admin_b)
+    return World(province_a, admin_a, commune_a, commune_admin, province_b, admin_b, commune_b)
+
+
+def attackers(world: World, scenario: str) -> list[tuple[Credentials, str]]:
+    if scenario == "sibling-province":
+        return [(world.admin_a, world.province_b), (world.admin_a, world.commune_b)]
+    return [(world.commune_admin, world.province_a)]
+
+
+def test_every_tenant_route_has_an_isolation_case(app: Any) -> None:
+    routes = {
+        (method.upper(), path)
+        for path, item in app.openapi()["paths"].items()
+        if path.startswith("/api/v1/")
+        for method in item
+    }
+    missing = sorted(routes - set(CASES))
+    assert not missing, f"routes without a cross-tenant test in tests/isolation.py: {missing}"
+    stale = sorted(set(CASES) - routes)
+    assert not stale, f"isolation cases for routes that no longer exist: {stale}"
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+@pytest.mark.parametrize("route", sorted(CASES), ids=lambda r: f"{r[0]} {r[1]}")
+async def test_other_tenant_cannot_touch(
+    route: tuple[str, str], scenario: str, world: World, client: httpx.AsyncClient,
+    backend: Backend,
+) -> None:
+    for credentials, victim in attackers(world, scenario):
+        attack = CASES[route](world, victim)
+        before = await snapshot(backend)
+        response = await client.request(
+            attack.method, attack.url, json=attack.json, params=attack.params,
+            headers={**credentials.headers, **attack.headers})
+        if attack.check is not None:
+            attack.check(response, victim)
+        else:
+            assert response.status_code in (403, 404), (
+                f"{attack.method} {attack.url} by {credentials.tenant}: "
+                f"{response.status_code} {response.text}")
+            assert response.headers["content-type"] == "application/problem+json"
+        assert await snapshot(backend) == before, "the database changed"
+
+
+async def test_the_owner_can_do_what_attackers_cannot(
+    world: World, client: httpx.AsyncClient
+) -> None:
+    """The same requests succeed for the victim's own admin, so the 404s above are isolation,
+    not broken routes."""
+    for route, builder in sorted(CASES.items()):
+        attack = builder(world, world.province_b)
+        response = await client.request(
+            attack.method, attack.url, json=attack.json, params=attack.params,
+            headers={**world.admin_b.headers, **attack.headers})
+        assert response.status_code < 400, f"{route}: {response.status_code} {response.text}"

@@ -1,0 +1,96 @@
+"""The first wall: application-side scoping, on both backends."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app.audit.models import AuditRecord
+from app.identity.models import Principal, RoleGrant
+from app.tenancy.models import Tenant
+from app.tenancy.scope import ScopeNotSet, ScopeViolation, TenantScope, apply_scope
+from tests.platform import Platform
+
+
+async def _tenant(app: Any, code: str) -> Tenant:
+    async with app.state.db.sessionmaker() as session, session.begin():
+        await apply_scope(session, TenantScope.platform("tests"))
+        tenant: Tenant = (await session.execute(select(Tenant).where(Tenant.code == code))
+                          ).scalar_one()
+        return tenant
+
+
+async def test_unscoped_session_fails_closed(app: Any, platform: Platform) -> None:
+    async with app.state.db.sessionmaker() as session:
+        with pytest.raises(ScopeNotSet):
+            await session.execute(select(Tenant))
+        with pytest.raises(ScopeNotSet):
+            await session.execute(select(AuditRecord.seq))
+
+
+async def test_scoped_session_sees_only_its_subtree(app: Any, platform: Platform) -> None:
+    a, admin_a = await platform.province_with_admin()
+    commune = await platform.tenant(a, "commune", by=admin_a)
+    b, _ = await platform.province_with_admin()
+    tenant_a, tenant_b = await _tenant(app, a), await _tenant(app, b)
+    async with app.state.db.sessionmaker() as session, session.begin():
+        await apply_scope(session, TenantScope.of_paths([tenant_a.path]))
+        codes = set((await session.execute(select(Tenant.code))).scalars())
+        assert codes == {a, commune}
+        owners = set((await session.execute(select(AuditRecord.tenant_id))).scalars())
+        assert owners and tenant_b.id not in owners
+
+
+async def test_insert_for_a_tenant_outside_the_scope_is_refused(
+    app: Any, platform: Platform
+) -> None:
+    a, _ = await platform.province_with_admin()
+    b, _ = await platform.province_with_admin()
+    tenant_a, tenant_b = await _tenant(app, a), await _tenant(app, b)
+    async with app.state.db.sessionmaker() as session:
+        with pytest.raises(ScopeViolation):
+            async with session.begin():
+                await apply_scope(session, TenantScope.of_paths([tenant_a.path]))
+                session.add(Principal(tenant_id=tenant_b.id, kind="client", status="active"))
+                await session.flush()
+
+
+async def test_foreign_key_into_another_tenant_is_rejected(app: Any, platform: Platform) -> None:
+    """Composite keys: a grant row in tenant A cannot point at a principal of tenant B, even
+    when both walls are open (platform scope)."""
+    a, _ = await platform.province_with_admin()
+    b, _ = await platform.province_with_admin()
+    tenant_a, tenant_b = await _tenant(app, a), await _tenant(app, b)
+    async with app.state.db.sessionmaker() as session, session.begin():
+        await apply_scope(session, TenantScope.platform("tests"))
+        principal_b = (await session.execute(
+            select(Principal.id).where(Principal.tenant_id == tenant_b.id))).scalars().first()
+    assert principal_b is not None
+    async with app.state.db.sessionmaker() as session:
+        with pytest.raises(IntegrityError):
+            async with session.begin():
+                await apply_scope(session, TenantScope.platform("tests"))
+                session.add(RoleGrant(tenant_id=tenant_a.id, principal_id=principal_b,
+                                      role="officer", node_id=tenant_a.id, id=uuid.uuid4()))
+                await session.flush()
+
+
+def test_scope_folds_nested_prefixes() -> None:
+    scope = TenantScope.of_paths(["/a/b/", "/a/", "/c/"])
+    assert scope.prefixes == ("/a/", "/c/")
+    assert scope.covers("/a/b/x/") and not scope.covers("/b/")
+
+
+def test_repositories_do_not_alias_scoped_models() -> None:
+    """Aliased entities escape the application-side criteria (see app.tenancy.scope)."""
+    offenders = [
+        str(path) for path in Path("app").rglob("*.py")
+        if re.search(r"^(?!.*``).*\baliased\(", path.read_text(encoding="utf-8"), re.M)
+    ]
+    assert offenders == []
