@@ -6,7 +6,9 @@ checked against what an off-the-shelf client actually sends.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import gc
 import json
 import time
 import uuid
@@ -299,6 +301,51 @@ async def test_repeated_parameter_is_rejected(platform: Platform,
         headers={"Content-Type": "application/x-www-form-urlencoded"})
     _assert_oauth_error(repeated_id, 400, "invalid_request")
 
+
+
+async def test_repeated_parameter_with_a_blank_value_is_rejected(
+    platform: Platform, client: httpx.AsyncClient
+) -> None:
+    """RFC 6749 §3.2: parameters MUST NOT be sent more than once, blank or not."""
+    response = await client.post(
+        "/oauth/token", auth=(platform.admin.client_id, platform.admin.client_secret),
+        content=b"grant_type=client_credentials&grant_type=",
+        headers={"Content-Type": "application/x-www-form-urlencoded"})
+    _assert_oauth_error(response, 400, "invalid_request")
+
+
+async def test_form_media_type_is_case_insensitive(platform: Platform,
+                                                   client: httpx.AsyncClient) -> None:
+    """RFC 9110 §8.3.1: media type and subtype are case-insensitive."""
+    response = await client.post(
+        "/oauth/token", auth=(platform.admin.client_id, platform.admin.client_secret),
+        content=b"grant_type=client_credentials",
+        headers={"Content-Type": "Application/X-WWW-Form-URLEncoded; charset=UTF-8"})
+    assert response.status_code == 200, response.text
+    assert response.json()["token_type"] == "Bearer"
+
+
+async def test_failed_token_request_releases_its_connection(
+    platform: Platform, app: Any, client: httpx.AsyncClient
+) -> None:
+    """A request that fails after touching the database rolls back and returns its pooled
+    connection before the response goes out, as a successful one commits and returns it."""
+    pool = app.state.db.engine.pool
+    gc.collect()
+    for _ in range(3):
+        await asyncio.sleep(0)
+    before = pool.checkedout()
+    ok = await client.post("/oauth/token", data={"grant_type": "client_credentials"},
+                           auth=(platform.admin.client_id, platform.admin.client_secret))
+    assert ok.status_code == 200
+    assert pool.checkedout() == before, "the successful request returned its connection"
+
+    failed = await client.post("/oauth/token", data={"grant_type": "client_credentials"},
+                               auth=(platform.admin.client_id, "not-the-secret"))
+    _assert_oauth_error(failed, 401, "invalid_client")
+    assert pool.checkedout() == before, (
+        "the failed request still holds its connection (and open transaction) after its "
+        "response was sent")
 
 # --- 4. access tokens the API must refuse --------------------------------------------------
 

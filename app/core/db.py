@@ -8,7 +8,6 @@ table is isolated by declaring it, not by remembering a ``WHERE``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -101,14 +100,6 @@ class Database:
     @property
     def is_postgresql(self) -> bool:
         return self.engine.dialect.name == "postgresql"
-
-    async def session(self) -> AsyncIterator[AsyncSession]:
-        """Yield a session inside one transaction: commit on success, roll back on error.
-
-        Services never commit; the caller that opened the unit of work does.
-        """
-        async with self.sessionmaker() as session, session.begin():
-            yield session
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -31,7 +31,7 @@ async def get_session(db: Annotated[Database, Depends(get_db)]) -> AsyncIterator
     values, so a uniqueness clash never reveals what exists in another tenant.
     """
     try:
-        async for session in db.session():
+        async with db.sessionmaker() as session, session.begin():
             yield session
     except IntegrityError as exc:
         raise conflict("constraint-violation", "The change conflicts with existing data.") from exc

@@ -15,7 +15,7 @@ from app.identity import service
 from app.identity.auth import CurrentPrincipal, ScopedSession, get_token_service
 from app.identity.roles import Permission
 from app.identity.schemas import ClientCreate, ClientCreated, ClientOut, TokenResponse
-from app.identity.service import ClientView, OAuthError
+from app.identity.service import BASIC_CHALLENGE, ClientView, OAuthError
 from app.identity.tokens import ALGORITHM, TokenService
 from app.tenancy.dependencies import ActingTenant
 from app.tenancy.scope import TenantScope, apply_scope
@@ -41,25 +41,25 @@ def _client_credentials(request: Request, form: dict[str, list[str]]) -> tuple[s
             sep = ""
         if scheme.lower() != "basic" or not sep:
             raise OAuthError(401, "invalid_client", "Malformed Basic credentials.",
-                             {"WWW-Authenticate": 'Basic realm="nentang"'})
+                             BASIC_CHALLENGE)
         return unquote_plus(client_id), unquote_plus(secret)
     client_id, secret = form.get("client_id", [""])[0], form.get("client_secret", [""])[0]
     if not client_id or not secret:
         raise OAuthError(401, "invalid_client", "Client authentication is required.",
-                         {"WWW-Authenticate": 'Basic realm="nentang"'})
+                         BASIC_CHALLENGE)
     return client_id, secret
 
 
 @router.post("/oauth/token", response_model=TokenResponse, tags=["oauth"],
              summary="OAuth 2.0 token endpoint (client_credentials grant)")
 async def token(request: Request, session: Session, tokens: Tokens) -> JSONResponse:
-    if request.headers.get("content-type", "").split(";")[0].strip() != (
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != (
         "application/x-www-form-urlencoded"
     ):
         raise OAuthError(400, "invalid_request",
                          "Send the parameters as application/x-www-form-urlencoded.")
     try:
-        form = parse_qs((await request.body()).decode(), strict_parsing=False)
+        form = parse_qs((await request.body()).decode(), keep_blank_values=True)
     except UnicodeDecodeError as exc:
         raise OAuthError(400, "invalid_request", "The body is not UTF-8.") from exc
     if any(len(values) > 1 for values in form.values()):

@@ -102,6 +102,9 @@ async def list_clients(
     return [ClientView(c, status, roles.get(c.principal_id, []), tenant.code) for c, status in rows]
 
 
+BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="nentang"'}
+
+
 class OAuthError(Problem):
     """An RFC 6749 §5.2 error: a problem document that also carries ``error``."""
 
@@ -123,10 +126,11 @@ async def authenticate(session: AsyncSession, client_id: str, secret: str) -> Pr
     )).first()
     stored = row[0].secret_hash if row else _DUMMY_HASH
     if not hmac.compare_digest(stored, hash_secret(secret)) or row is None:
-        raise OAuthError(401, "invalid_client", "Unknown client or wrong secret.")
+        raise OAuthError(401, "invalid_client", "Unknown client or wrong secret.",
+                         BASIC_CHALLENGE)
     client, status = row
     if status != PrincipalStatus.ACTIVE:
-        raise OAuthError(401, "invalid_client", "The client is disabled.")
+        raise OAuthError(401, "invalid_client", "The client is disabled.", BASIC_CHALLENGE)
     home = (await tenants.by_ids(session, [client.tenant_id]))[client.tenant_id]
     blocked = [t for t in (await tenants.by_ids(session, [*home.ancestor_ids, home.id])).values()
                if t.status != TenantStatus.ACTIVE]
