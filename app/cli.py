@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings, get_settings
@@ -158,8 +159,9 @@ def cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
         _err(str(exc))
         return 2
     for source, report in reports:
+        note = " (dry run: nothing saved)" if args.dry_run else ""
         _err(f"{source}: {len(report.created)} created, {len(report.updated)} renamed, "
-             f"{len(report.unchanged)} unchanged" + (" (dry run: nothing saved)" if args.dry_run else ""))
+             f"{len(report.unchanged)} unchanged{note}")
     return 0
 
 
@@ -220,7 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", help="database schema and roles")
     db_sub = db.add_subparsers(dest="db_command", required=True)
-    upgrade = db_sub.add_parser("upgrade", help="apply migrations (uses NENTANG_ADMIN_DATABASE_URL)")
+    upgrade = db_sub.add_parser(
+        "upgrade", help="apply migrations (uses NENTANG_ADMIN_DATABASE_URL)")
     upgrade.add_argument("revision", nargs="?", default="head")
     upgrade.set_defaults(func=cmd_db_upgrade)
     roles = db_sub.add_parser(
@@ -262,7 +265,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
-    code: int = args.func(args, settings)
+    try:
+        code: int = args.func(args, settings)
+    except (DBAPIError, OSError) as exc:
+        _err(f"Database error: {str(exc).splitlines()[0]}")
+        _err("Is the database reachable, and is its schema migrated (`nentang db upgrade`)?")
+        return 1
     return code
 
 

@@ -62,7 +62,7 @@ def sqlite_backend(tmp_path_factory: pytest.TempPathFactory) -> Backend:
     return Backend("sqlite", settings, settings.effective_database_url)
 
 
-async def _pg_admin(sql: str) -> None:
+async def pg_admin(sql: str) -> None:
     engine = create_async_engine(PG_ADMIN_URL, poolclass=pool.NullPool,
                                  isolation_level="AUTOCOMMIT")
     try:
@@ -76,7 +76,7 @@ async def _pg_admin(sql: str) -> None:
 def postgresql_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
     suffix = uuid.uuid4().hex[:10]
     database, owner, app_role = f"nentang_test_{suffix}", f"nt_owner_{suffix}", f"nt_app_{suffix}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{database}"'))
+    asyncio.run(pg_admin(f'CREATE DATABASE "{database}"'))
     base = make_url(PG_ADMIN_URL)
     superuser_url = base.set(database=database).render_as_string(hide_password=False)
     app_url = base.set(database=database, username=app_role, password=None).render_as_string(
@@ -89,9 +89,9 @@ def postgresql_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bac
         migrations.upgrade(settings)
         yield Backend("postgresql", settings, superuser_url)
     finally:
-        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-        asyncio.run(_pg_admin(f'DROP ROLE IF EXISTS "{app_role}"'))
-        asyncio.run(_pg_admin(f'DROP ROLE IF EXISTS "{owner}"'))
+        asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        asyncio.run(pg_admin(f'DROP ROLE IF EXISTS "{app_role}"'))
+        asyncio.run(pg_admin(f'DROP ROLE IF EXISTS "{owner}"'))
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
@@ -121,7 +121,6 @@ async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
 
 
 from tests.platform import Platform  # noqa: E402
-
 
 _platforms: dict[str, Platform] = {}
 

@@ -38,8 +38,8 @@ async def tenant_path(backend: Backend, code: str) -> str:
 
 
 SCOPED_TABLES = sorted(
-    t.name for t in Base.metadata.sorted_tables if "tenant_id" in t.c
-) + ["tenants"]
+    [*(t.name for t in Base.metadata.sorted_tables if "tenant_id" in t.c), "tenants"]
+)
 
 
 async def test_catalogue_every_tenant_table_forces_rls(backend: Backend) -> None:

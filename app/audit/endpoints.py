@@ -24,7 +24,8 @@ def _out(code: str, entry: AuditRecord) -> AuditRecordOut:
     )
 
 
-@router.get("", response_model=Page[AuditRecordOut], summary="The tenant's audit trail, oldest first")
+@router.get("", response_model=Page[AuditRecordOut],
+            summary="The tenant's audit trail, oldest first")
 async def list_audit(
     tenant: ActingTenant, principal: CurrentPrincipal, session: ScopedSession,
     cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,

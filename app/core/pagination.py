@@ -43,7 +43,8 @@ def decode_cursor(cursor: str | None, *types: type) -> list[Any] | None:
         raise _bad_cursor() from exc
     if not isinstance(key, list) or len(key) != len(types):
         raise _bad_cursor()
-    if not all(isinstance(v, t) and not isinstance(v, bool) for v, t in zip(key, types, strict=True)):
+    pairs = zip(key, types, strict=True)
+    if not all(isinstance(v, t) and not isinstance(v, bool) for v, t in pairs):
         raise _bad_cursor()
     return key
 

@@ -32,5 +32,5 @@ class ClientCreated(ClientOut):
 
 class TokenResponse(BaseModel):
     access_token: str
-    token_type: str = "Bearer"
+    token_type: str = "Bearer"  # noqa: S105 (the OAuth token type, not a secret)
     expires_in: int

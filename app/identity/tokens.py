@@ -24,7 +24,7 @@ from app.core.problems import Problem
 
 logger = logging.getLogger("nentang.identity")
 ALGORITHM = "RS256"
-TOKEN_TYPE = "at+jwt"
+TOKEN_TYPE = "at+jwt"  # noqa: S105 (RFC 9068 media type, not a secret)
 AUDIENCE = "nentang-api"
 
 

@@ -56,7 +56,8 @@ def manifest_files(paths: list[Path]) -> list[Path]:
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found.extend(p for p in sorted(path.glob("*.json")) if not p.name.endswith(".schema.json"))
+            found.extend(p for p in sorted(path.glob("*.json"))
+                         if not p.name.endswith(".schema.json"))
         else:
             found.append(path)
     return found
@@ -84,8 +85,9 @@ def _check(source: str, entries: list[dict[str, Any]], existing: dict[str, Tenan
     by_code: dict[str, int] = {}
     for index, entry in enumerate(entries):
         if entry["code"] in by_code:
-            errors.append((f"/tenants/{index}/code", f"duplicate of /tenants/{by_code[entry['code']]}"))
-        by_code[entry["code"]] = index
+            first = by_code[entry["code"]]
+            errors.append((f"/tenants/{index}/code", f"duplicate of /tenants/{first}"))
+        by_code.setdefault(entry["code"], index)
     kinds = {code: TenantKind(t.kind) for code, t in existing.items()}
     kinds.update({e["code"]: TenantKind(e["kind"]) for e in entries})
     for index, entry in enumerate(entries):

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.tenancy.models import Tenant, path_upper
 
+
 async def get_by_code(session: AsyncSession, code: str) -> Tenant | None:
     result = await session.execute(select(Tenant).where(Tenant.code == code))
     return result.scalar_one_or_none()

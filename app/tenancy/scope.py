@@ -82,7 +82,7 @@ def path_in_scope(column: Any, scope: TenantScope) -> ColumnElement[bool]:
     return or_(*(and_(column >= p, column < path_upper(p)) for p in scope.prefixes))
 
 
-def visible_tenant_ids(scope: TenantScope) -> Select[tuple[uuid.UUID]]:
+def visible_tenant_ids(scope: TenantScope) -> Select[uuid.UUID]:
     return select(Tenant.id).where(path_in_scope(Tenant.path, scope))
 
 
