@@ -93,3 +93,24 @@ async def test_malformed_key_is_rejected(platform: Platform, client: httpx.Async
         "code": new_code(), "name": "x", "kind": "commune", "parent": province})
     assert response.status_code == 400
     assert response.json()["code"] == "invalid-idempotency-key"
+
+
+async def test_concurrent_duplicates_create_once(platform: Platform, client: httpx.AsyncClient,
+                                                 backend: Backend) -> None:
+    """Eight copies of one request at once: one creates, the others replay it or get 409."""
+    import asyncio
+
+    province, admin = await platform.province_with_admin()
+    body = {"code": new_code(), "name": "Xã đồng thời", "kind": "commune", "parent": province}
+    headers = {**admin.headers, "Idempotency-Key": "burst"}
+    responses = await asyncio.gather(*(
+        client.post("/api/v1/tenants", json=body, headers=headers) for _ in range(8)))
+    statuses = sorted(r.status_code for r in responses)
+    assert set(statuses) <= {201, 409}, [r.text for r in responses]
+    fresh = [r for r in responses if r.status_code == 201
+             and "idempotent-replayed" not in r.headers]
+    assert len(fresh) == 1
+    assert all(r.json()["code"] == "idempotency-key-in-flight" for r in responses
+               if r.status_code == 409)
+    assert await _count(backend, "SELECT count(*) FROM tenants WHERE code = :c",
+                        c=body["code"]) == 1

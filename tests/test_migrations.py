@@ -81,3 +81,21 @@ def test_postgresql_downgrade_and_upgrade_round_trip(postgresql_backend: Backend
         assert set(Base.metadata.tables) <= _tables(settings.effective_admin_database_url)
     finally:
         asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def test_embedded_default_migrates_itself_on_start(tmp_path: Path) -> None:
+    """`nentang serve` on a fresh machine: no database file, no migration step."""
+    import httpx
+
+    from app.main import create_app
+
+    settings = Settings(data_dir=tmp_path / "fresh")
+    assert settings.should_auto_migrate and settings.is_sqlite
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            ready = await http.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert (tmp_path / "fresh" / "nentang.db").exists()
+    assert (tmp_path / "fresh" / "signing-key.pem").stat().st_mode & 0o077 == 0

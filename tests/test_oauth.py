@@ -15,6 +15,7 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from joserfc import jws, jwt
 from joserfc.jwk import KeySet, RSAKey
@@ -261,28 +262,17 @@ async def test_two_authentication_methods_is_invalid_request(
     _assert_oauth_error(response, 400, "invalid_request")
 
 
-async def test_password_grant_is_unsupported(platform: Platform,
-                                             client: httpx.AsyncClient) -> None:
+@pytest.mark.parametrize(("body", "error"), [
+    ({"data": {"grant_type": "password", "username": "u", "password": "p"}},
+     "unsupported_grant_type"),
+    ({"data": {"scope": "x"}}, "invalid_request"),
+    ({"json": {"grant_type": "client_credentials"}}, "invalid_request"),
+], ids=["password-grant", "missing-grant-type", "json-body"])
+async def test_malformed_token_requests(platform: Platform, client: httpx.AsyncClient,
+                                        body: dict[str, Any], error: str) -> None:
     response = await client.post(
-        "/oauth/token", auth=(platform.admin.client_id, platform.admin.client_secret),
-        data={"grant_type": "password", "username": "u", "password": "p"})
-    _assert_oauth_error(response, 400, "unsupported_grant_type")
-
-
-async def test_missing_grant_type_is_invalid_request(platform: Platform,
-                                                     client: httpx.AsyncClient) -> None:
-    response = await client.post(
-        "/oauth/token", auth=(platform.admin.client_id, platform.admin.client_secret),
-        data={"scope": "x"})
-    _assert_oauth_error(response, 400, "invalid_request")
-
-
-async def test_json_body_is_invalid_request(platform: Platform,
-                                            client: httpx.AsyncClient) -> None:
-    response = await client.post(
-        "/oauth/token", auth=(platform.admin.client_id, platform.admin.client_secret),
-        json={"grant_type": "client_credentials"})
-    _assert_oauth_error(response, 400, "invalid_request")
+        "/oauth/token", auth=(platform.admin.client_id, platform.admin.client_secret), **body)
+    _assert_oauth_error(response, 400, error)
 
 
 async def test_repeated_parameter_is_rejected(platform: Platform,
