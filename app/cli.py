@@ -57,16 +57,36 @@ def _run_in_platform_scope(
     return asyncio.run(main())
 
 
+def worker_app() -> Any:
+    """Application factory for each ``serve --workers N`` process (which starts afresh)."""
+    from app.core.logging import configure_logging
+    from app.main import create_app
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    return create_app(settings)
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    from app.identity.tokens import load_or_create_key
+
+    # Prepare once, before any worker starts, so workers never race to migrate or make keys.
+    if settings.should_auto_migrate:
+        if settings.is_sqlite:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        migrations.upgrade(settings)
+    load_or_create_key(settings.effective_signing_key_file)
+    # log_config=None: uvicorn's own lines go through the service's JSON log handler.
+    options: dict[str, Any] = {"host": args.host, "port": args.port, "access_log": False,
+                               "log_config": None}
     if args.workers > 1:
-        uvicorn.run("app.main:create_app", factory=True, host=args.host, port=args.port,
-                    workers=args.workers, access_log=False)
+        uvicorn.run("app.cli:worker_app", factory=True, workers=args.workers, **options)
     else:
         from app.main import create_app
 
-        uvicorn.run(create_app(settings), host=args.host, port=args.port, access_log=False)
+        uvicorn.run(create_app(settings), **options)
     return 0
 
 

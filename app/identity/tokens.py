@@ -41,7 +41,10 @@ def load_or_create_key(path: Path) -> RSAKey:
         return RSAKey.import_key(path.read_bytes())
     path.parent.mkdir(parents=True, exist_ok=True)
     key = RSAKey.generate_key(2048, private=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first: use theirs
+        return RSAKey.import_key(path.read_bytes())
     with os.fdopen(fd, "wb") as fh:
         fh.write(key.as_pem(private=True))
     logger.info("generated a new token signing key", extra={"key_file": str(path)})

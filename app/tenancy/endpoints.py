@@ -101,7 +101,6 @@ async def update_tenant(
     session: ScopedSession, response: Response,
     if_match: Annotated[str | None, Header()] = None,
 ) -> TenantOut:
-    principal.require(Permission.TENANTS_WRITE, tenant)
     updated = await service.update(session, caller=principal, tenant=tenant, data=body,
                                    expected_version=parse_if_match(if_match))
     [(_, parent_code)] = await repository.with_parent_codes(session, [updated])
