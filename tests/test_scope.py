@@ -94,3 +94,47 @@ def test_repositories_do_not_alias_scoped_models() -> None:
         if re.search(r"^(?!.*``).*\baliased\(", path.read_text(encoding="utf-8"), re.M)
     ]
     assert offenders == []
+
+
+async def test_every_statement_form_is_scoped(app: Any, platform: Platform) -> None:
+    """Counting, subqueries, EXISTS, CTEs and unions see only the scope, on both backends
+    (on SQLite the application wall is the only one)."""
+    from sqlalchemy import exists, func, union_all
+
+    from app.identity.models import ApiClient
+
+    a, admin_a = await platform.province_with_admin()
+    await platform.tenant(a, "commune", by=admin_a)
+    b, _ = await platform.province_with_admin()
+    tenant_a, tenant_b = await _tenant(app, a), await _tenant(app, b)
+    probes = {
+        "count": (select(func.count()).select_from(Tenant), 2),
+        "scalar subquery": (select(select(Tenant.code).where(Tenant.id == tenant_b.id)
+                                   .scalar_subquery()), None),
+        "exists": (select(exists().where(Tenant.id == tenant_b.id)), False),
+        "from subquery": (select(func.count()).select_from(select(Tenant.id).subquery()), 2),
+        "union": (select(func.count()).select_from(
+            union_all(select(Tenant.id), select(Tenant.id)).subquery()), 4),
+        "cte": (select(func.count()).select_from(select(Tenant.id).cte()), 2),
+        "other model in subquery": (select(func.count()).select_from(
+            select(ApiClient.client_id).where(ApiClient.tenant_id == tenant_b.id).subquery()),
+            0),
+    }
+    for name, (statement, expected) in probes.items():
+        async with app.state.db.sessionmaker() as session, session.begin():
+            await apply_scope(session, TenantScope.of_paths([tenant_a.path]))
+            assert (await session.execute(statement)).scalar() == expected, name
+
+
+async def test_bulk_insert_is_refused_outside_platform_scope(app: Any,
+                                                             platform: Platform) -> None:
+    from sqlalchemy import insert
+
+    a, _ = await platform.province_with_admin()
+    tenant_a = await _tenant(app, a)
+    async with app.state.db.sessionmaker() as session:
+        with pytest.raises(ScopeViolation):
+            async with session.begin():
+                await apply_scope(session, TenantScope.of_paths([tenant_a.path]))
+                await session.execute(insert(Principal).values(
+                    tenant_id=tenant_a.id, id=uuid.uuid4(), kind="client", status="active"))

@@ -133,3 +133,56 @@ async def test_read_only_role_cannot_write(platform: Platform, client: httpx.Asy
         "code": new_code(), "name": "x", "kind": "commune", "parent": province})
     assert denied.status_code == 403
     assert denied.json()["code"] == "forbidden"
+
+
+async def test_suspension_freezes_the_whole_subtree(platform: Platform,
+                                                    client: httpx.AsyncClient) -> None:
+    province, admin = await platform.province_with_admin()
+    commune = await platform.tenant(province, "commune", by=admin)
+    suspend = await client.patch(f"/api/v1/tenants/{province}",
+                                 headers={**platform.admin.headers, "If-Match": '"1"'},
+                                 json={"status": "suspended"})
+    assert suspend.status_code == 200
+    # the province admin's token predates the suspension and is still valid
+    attempts = [
+        await client.patch(f"/api/v1/tenants/{commune}", json={"name": "x"},
+                           headers={**admin.headers, "If-Match": '"1"'}),
+        await client.post("/api/v1/tenants", headers=admin.headers, json={
+            "code": new_code(), "name": "x", "kind": "agency", "parent": commune}),
+        await client.post(f"/api/v1/tenants/{commune}/clients", headers=admin.headers,
+                          json={"name": "x", "roles": ["officer"]}),
+        await client.post(f"/api/v1/tenants/{commune}/clients", headers=platform.admin.headers,
+                          json={"name": "x", "roles": ["officer"]}),
+    ]
+    assert [a.status_code for a in attempts] == [409] * 4, [a.text for a in attempts]
+    assert {a.json()["code"] for a in attempts} == {"tenant-suspended"}
+    children = await client.get(f"/api/v1/tenants/{commune}/children", headers=admin.headers)
+    assert children.status_code == 200, "reading stays possible"
+
+
+async def test_concurrent_changes_queue_and_the_losers_get_412(
+    platform: Platform, client: httpx.AsyncClient
+) -> None:
+    import asyncio
+
+    province, admin = await platform.province_with_admin()
+    commune = await platform.tenant(province, "commune", by=admin)
+    responses = await asyncio.gather(*(
+        client.patch(f"/api/v1/tenants/{commune}", json={"name": f"Tên {i}"},
+                     headers={**admin.headers, "If-Match": '"1"'}) for i in range(4)))
+    assert sorted(r.status_code for r in responses) == [200, 412, 412, 412]
+    verify = await client.get(f"/api/v1/tenants/{commune}/audit/verify", headers=admin.headers)
+    assert verify.json()["ok"] and verify.json()["checked"] == 2
+
+
+async def test_if_match_must_be_a_strong_etag(platform: Platform,
+                                              client: httpx.AsyncClient) -> None:
+    province, admin = await platform.province_with_admin()
+    commune = await platform.tenant(province, "commune", by=admin)
+    url = f"/api/v1/tenants/{commune}"
+    for value in ('W/"1"', '"1_0"', "1", '"+1"'):
+        response = await client.patch(url, json={"name": "x"},
+                                      headers={**admin.headers, "If-Match": value})
+        assert response.status_code == 412, value
+    star = await client.patch(url, json={"name": "y"}, headers={**admin.headers, "If-Match": "*"})
+    assert star.status_code == 200

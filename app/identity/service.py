@@ -20,7 +20,7 @@ from app.identity.models import Principal as PrincipalRow
 from app.identity.roles import Permission, is_known_role, role_permissions
 from app.tenancy import repository as tenants
 from app.tenancy.models import Tenant, TenantStatus
-from app.tenancy.service import suspended
+from app.tenancy.service import lock_active_lineage
 
 CLIENT_ID_PREFIX = "ntc_"
 _DUMMY_HASH = hashlib.sha256(b"timing-equaliser").hexdigest()
@@ -54,10 +54,9 @@ async def create_client(
     session: AsyncSession, *, caller: Caller, tenant: Tenant, name: str, roles: Sequence[str]
 ) -> tuple[ClientView, str]:
     caller.require(Permission.CLIENTS_WRITE, tenant)
-    if tenant.status != TenantStatus.ACTIVE:
-        raise suspended(tenant)
     roles = list(dict.fromkeys(roles))
     check_delegable_roles(caller, tenant, roles)
+    await lock_active_lineage(session, tenant)
     principal = PrincipalRow(tenant_id=tenant.id, kind=PrincipalKind.CLIENT.value,
                              status=PrincipalStatus.ACTIVE.value)
     session.add(principal)
@@ -136,7 +135,7 @@ async def authenticate(session: AsyncSession, client_id: str, secret: str) -> Pr
                if t.status != TenantStatus.ACTIVE]
     if blocked:
         raise OAuthError(400, "unauthorized_client",
-                         f"Tenant '{blocked[0].code}' is suspended.")
+                         "The client's tenant, or one of its ancestors, is suspended.")
     grant_rows = (await session.execute(
         select(RoleGrant.role, RoleGrant.node_id).where(
             RoleGrant.tenant_id == client.tenant_id,

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
@@ -26,15 +27,24 @@ def etag(tenant: Tenant) -> str:
     return f'"{tenant.version}"'
 
 
-def parse_if_match(value: str | None) -> int:
+_STRONG_ETAG = re.compile(r'^"([0-9]{1,9})"$', re.ASCII)
+
+
+def parse_if_match(value: str | None) -> int | None:
+    """The version named by a strong ETag, or None for ``*`` (any current version).
+
+    Weak ETags never match (RFC 9110 §13.1.1 uses strong comparison for If-Match).
+    """
     if value is None:
         raise Problem(428, "if-match-required", "Thiếu tiêu đề If-Match", "If-Match required",
                       detail="Send the tenant's ETag in If-Match to change it.")
-    try:
-        return int(value.strip().removeprefix("W/").strip('"'))
-    except ValueError as exc:
+    if value.strip() == "*":
+        return None
+    match = _STRONG_ETAG.match(value.strip())
+    if match is None:
         raise Problem(412, "version-mismatch", "Dữ liệu đã bị thay đổi", "Precondition failed",
-                      detail="If-Match does not name a version of this tenant.") from exc
+                      detail="If-Match does not name a version of this tenant.")
+    return int(match.group(1))
 
 
 @router.post("", status_code=201, response_model=TenantOut,

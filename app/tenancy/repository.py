@@ -49,6 +49,31 @@ async def ancestors(session: AsyncSession, tenant: Tenant) -> Sequence[Tenant]:
     return result.scalars().all()
 
 
+async def lock_lineage(
+    session: AsyncSession, tenant: Tenant, *, exclusive: bool = False
+) -> Sequence[Tenant]:
+    """Lock ``tenant`` and its visible ancestors until commit, root first, refreshing them.
+
+    Ancestors are share-locked; the tenant itself too, or exclusively when it is about to
+    change (so concurrent changes queue instead of one failing on a stale version). Locks are
+    taken in depth order, so two writers in one branch cannot deadlock. SQLite ignores the
+    locking clause: its write transactions are already serialised.
+    """
+    ids = tenant.ancestor_ids if exclusive else [*tenant.ancestor_ids, tenant.id]
+    rows: list[Tenant] = []
+    if ids:
+        rows = list((await session.execute(
+            select(Tenant).where(Tenant.id.in_(ids)).order_by(Tenant.depth)
+            .with_for_update(read=True).execution_options(populate_existing=True)
+        )).scalars().all())
+    if exclusive:
+        rows += (await session.execute(
+            select(Tenant).where(Tenant.id == tenant.id)
+            .with_for_update().execution_options(populate_existing=True)
+        )).scalars().all()
+    return rows
+
+
 async def children(
     session: AsyncSession, parent: Tenant, *, after_code: str | None, limit: int
 ) -> Sequence[tuple[Tenant, str | None]]:

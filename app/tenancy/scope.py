@@ -3,11 +3,15 @@
 A :class:`TenantScope` is a set of tenant-path prefixes: the subtrees the caller holds grants
 on. :func:`apply_scope` attaches it to a session, and from then on two walls enforce it:
 
-* **In the application.** A ``do_orm_execute`` hook adds the scope's criteria to every ORM
-  ``SELECT``, ``UPDATE`` and ``DELETE`` that touches :class:`~app.tenancy.models.Tenant` or a
-  :class:`~app.core.db.TenantOwned` model, and a ``before_flush`` hook refuses new rows outside
-  it. A statement on those models in a session with no scope raises :class:`ScopeNotSet`:
-  repositories cannot forget the ``WHERE``, and an unscoped session fails closed.
+* **In the application.** A ``do_orm_execute`` hook finds every tenant-scoped model a
+  statement touches (:class:`~app.tenancy.models.Tenant` and every
+  :class:`~app.core.db.TenantOwned` model, anywhere in the statement: entities, joins,
+  ``select_from``, subqueries, CTEs) and adds the scope's criteria for each to the ORM
+  ``SELECT``, ``UPDATE`` or ``DELETE``; bulk ORM ``INSERT`` is refused, and a ``before_flush``
+  hook refuses new rows for tenants outside the scope. A statement on those models in a
+  session with no scope raises :class:`ScopeNotSet`: repositories cannot forget the
+  ``WHERE``, and an unscoped session fails closed. Raw ``text()`` SQL is outside this wall
+  (only RLS covers it), so repositories do not use it on tenant tables.
 * **In PostgreSQL.** :func:`apply_scope` also sets ``nentang.scope`` for the current
   transaction only (``set_config(..., true)``), which the row-level-security policies read.
   An unset or ended scope reads as ``''`` and the policies match nothing.
@@ -21,11 +25,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, event, or_, select, text, true
+from sqlalchemy import ColumnElement, Select, Table, and_, event, or_, select, text, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, with_loader_criteria
+from sqlalchemy.sql import visitors
 
 from app.core.db import TenantOwned
 from app.tenancy.models import Tenant, path_upper
@@ -106,13 +112,32 @@ def _scope_criteria(cls: type, scope: TenantScope) -> ColumnElement[bool]:
     return cls.tenant_id.in_(visible_tenant_ids(scope))  # type: ignore[attr-defined, no-any-return]
 
 
+@cache
+def _scoped_classes_by_table() -> dict[Table, type]:
+    return {
+        mapper.local_table: mapper.class_  # type: ignore[misc]
+        for mapper in Tenant.registry.mappers
+        if issubclass(mapper.class_, (Tenant, TenantOwned))
+    }
+
+
+def _scoped_classes_in(statement: Any) -> set[type]:
+    """Every scoped model the statement reads or writes, wherever it appears: the top-level
+    entities, ``select_from``, joins, subqueries, CTEs, unions and bare columns."""
+    by_table = _scoped_classes_by_table()
+    found: set[type] = set()
+    for element in visitors.iterate(statement):
+        table = element if isinstance(element, Table) else getattr(element, "table", None)
+        if isinstance(table, Table) and table in by_table:
+            found.add(by_table[table])
+    return found
+
+
 @event.listens_for(Session, "do_orm_execute")
 def _scope_orm_statement(state: ORMExecuteState) -> None:
-    if not (state.is_select or state.is_update or state.is_delete):
+    if not (state.is_select or state.is_update or state.is_delete or state.is_insert):
         return
-    scoped = {
-        m.class_ for m in state.all_mappers if issubclass(m.class_, (Tenant, TenantOwned))
-    }
+    scoped = _scoped_classes_in(state.statement)
     if not scoped:
         return
     scope = current_scope(state.session)
@@ -121,6 +146,9 @@ def _scope_orm_statement(state: ORMExecuteState) -> None:
         raise ScopeNotSet(f"tenant-scoped statement on {names} in a session without a scope")
     if scope.is_platform:
         return
+    if state.is_insert:
+        raise ScopeViolation("bulk INSERT on a tenant-scoped model: add objects to the session "
+                             "so each row's tenant is checked")
     state.statement = state.statement.options(
         *(
             with_loader_criteria(cls, _scope_criteria(cls, scope), include_aliases=True)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
 
 from app.audit import service as audit
 from app.core.db import new_id, utcnow
@@ -26,8 +26,9 @@ from app.tenancy.schemas import TenantCreate, TenantOut, TenantUpdate
 
 
 def snapshot(tenant: Tenant) -> dict[str, Any]:
+    """What the audit trail keeps of a tenant (no ids: the trail is readable down the tree)."""
     return {"code": tenant.code, "name": tenant.name, "kind": tenant.kind,
-            "status": tenant.status, "parent_id": str(tenant.parent_id or "") or None}
+            "status": tenant.status}
 
 
 def to_out(tenant: Tenant, parent_code: str | None) -> TenantOut:
@@ -39,8 +40,8 @@ def to_out(tenant: Tenant, parent_code: str | None) -> TenantOut:
 
 
 def suspended(tenant: Tenant) -> Problem:
-    return conflict("tenant-suspended", f"Tenant '{tenant.code}' is suspended; only its status "
-                    "can be changed.")
+    return conflict("tenant-suspended", f"Tenant '{tenant.code}' is suspended: nothing in its "
+                    "subtree can change until it is resumed.")
 
 
 async def get_visible(session: AsyncSession, code: str) -> Tenant:
@@ -89,9 +90,8 @@ async def create_child(
     if parent is None:
         parent = await get_visible(session, data.parent)
     caller.require(Permission.TENANTS_WRITE, parent)
-    if parent.status != TenantStatus.ACTIVE:
-        raise suspended(parent)
     check_child_kind(parent, data.kind)
+    await lock_active_lineage(session, parent)
     tenant_id = new_id()
     now = utcnow()
     tenant = Tenant(
@@ -109,21 +109,24 @@ async def update(
     expected_version: int | None,
 ) -> Tenant:
     caller.require(Permission.TENANTS_WRITE, tenant)
+    lineage = await repository.lock_lineage(session, tenant, exclusive=True)
     if expected_version is not None and expected_version != tenant.version:
-        raise Problem(412, "version-mismatch", "Dữ liệu đã bị thay đổi", "Precondition failed",
-                      detail=f"The tenant is at version {tenant.version}; reload and retry.")
+        raise version_mismatch(tenant)
     before = snapshot(tenant)
     changes = data.model_dump(exclude_unset=True, exclude_none=True)
     if "status" in changes and changes["status"] != tenant.status:
         caller.require_above(Permission.TENANTS_WRITE, tenant)
-    elif tenant.status != TenantStatus.ACTIVE and changes:
-        raise suspended(tenant)
+    elif changes:
+        ensure_active(lineage)
     for field, value in changes.items():
         setattr(tenant, field, value.value if hasattr(value, "value") else value)
     if snapshot(tenant) == before:
         return tenant
     tenant.updated_at = utcnow()
-    await session.flush()
+    try:
+        await session.flush()
+    except StaleDataError as exc:  # the row lock makes this unreachable; never a 500 anyway
+        raise version_mismatch(tenant) from exc
     action = "tenant.update"
     if "status" in changes and before["status"] != tenant.status:
         action = "tenant.suspend" if tenant.status == TenantStatus.SUSPENDED else "tenant.resume"
@@ -133,6 +136,18 @@ async def update(
     return tenant
 
 
-async def any_suspended(session: AsyncSession, ids: Sequence[uuid.UUID]) -> Tenant | None:
-    found = await repository.by_ids(session, ids)
-    return next((t for t in found.values() if t.status != TenantStatus.ACTIVE), None)
+def version_mismatch(tenant: Tenant) -> Problem:
+    return Problem(412, "version-mismatch", "Dữ liệu đã bị thay đổi", "Precondition failed",
+                   detail=f"The tenant is at version {tenant.version}; reload and retry.")
+
+
+def ensure_active(lineage: Sequence[Tenant]) -> None:
+    blocked = next((t for t in lineage if t.status != TenantStatus.ACTIVE), None)
+    if blocked is not None:
+        raise suspended(blocked)
+
+
+async def lock_active_lineage(session: AsyncSession, tenant: Tenant) -> None:
+    """Refuse writes under a suspended tenant. The lineage stays share-locked until commit,
+    so a concurrent suspension waits for this write instead of racing it."""
+    ensure_active(await repository.lock_lineage(session, tenant))
