@@ -133,3 +133,51 @@ async def test_readiness_fails_when_schema_is_behind(tmp_path: Any) -> None:
     await app.state.db.dispose()
     assert response.status_code == 503
     assert response.json()["checks"]["migrations"].startswith("at None")
+
+
+def _cursor(raw: str) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(raw.encode("utf-8", "surrogatepass")).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(("path", "cursor"), [
+    ("audit", _cursor("[99999999999]")),
+    ("audit", _cursor("[-1]")),
+    ("audit", _cursor("[" * 5000 + "]" * 5000)),
+    ("children", _cursor('["\\ud800"]')),
+    ("children", _cursor('["a\\u0000b"]')),
+    ("children", "A" * 5000),
+    ("clients", _cursor('[true]')),
+])
+async def test_odd_cursors_are_422(platform: Platform, client: httpx.AsyncClient, path: str,
+                                   cursor: str) -> None:
+    response = await client.get(f"/api/v1/tenants/BNV/{path}", params={"cursor": cursor},
+                                headers=platform.admin.headers)
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "invalid-cursor"
+
+
+@pytest.mark.parametrize("name", ["a\x00b", "bell\x07", "\ud800"])
+async def test_control_characters_in_names_are_422(platform: Platform,
+                                                   client: httpx.AsyncClient,
+                                                   name: str) -> None:
+    body = json.dumps({"code": "XOK1", "name": name, "kind": "province", "parent": "BNV"})
+    response = await client.post("/api/v1/tenants", content=body.encode(),
+                                 headers={**platform.admin.headers,
+                                          "content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert [e["pointer"] for e in response.json()["errors"]] == ["/name"]
+
+
+async def test_malformed_path_code_is_422(platform: Platform, client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/tenants/%00", headers=platform.admin.headers)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["parameter"] == "tenant"
+
+
+async def test_token_request_with_a_nul_client_id_is_401(client: httpx.AsyncClient) -> None:
+    response = await client.post("/oauth/token", content=b"grant_type=client_credentials"
+                                 b"&client_id=ntc_a%00b&client_secret=x",
+                                 headers={"content-type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 401 and response.json()["error"] == "invalid_client"

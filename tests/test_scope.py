@@ -138,3 +138,45 @@ async def test_bulk_insert_is_refused_outside_platform_scope(app: Any,
                 await apply_scope(session, TenantScope.of_paths([tenant_a.path]))
                 await session.execute(insert(Principal).values(
                     tenant_id=tenant_a.id, id=uuid.uuid4(), kind="client", status="active"))
+
+
+async def test_grant_for_a_node_outside_the_scope_is_refused(app: Any, backend: Any,
+                                                             platform: Platform) -> None:
+    """Both walls check every tenant a new row names, not only its tenant_id."""
+    from sqlalchemy import text
+
+    from app.identity.auth import Operator
+    from app.identity.service import create_client
+
+    a, _ = await platform.province_with_admin()
+    b, _ = await platform.province_with_admin()
+    tenant_a, tenant_b = await _tenant(app, a), await _tenant(app, b)
+    async with app.state.db.sessionmaker() as session, session.begin():
+        await apply_scope(session, TenantScope.platform("tests"))
+        view, _ = await create_client(session, caller=Operator("tests"), tenant=tenant_a,
+                                      name="x", roles=["officer"])
+    async with app.state.db.sessionmaker() as session:
+        with pytest.raises(ScopeViolation):
+            async with session.begin():
+                await apply_scope(session, TenantScope.of_paths([tenant_a.path]))
+                await session.execute(select(Tenant).where(Tenant.id == tenant_a.id))
+                session.add(RoleGrant(tenant_id=tenant_a.id, principal_id=view.client.principal_id,
+                                      role="tenant_admin", node_id=tenant_b.id))
+                await session.flush()
+    if backend.is_postgresql:  # the database refuses it too, even past the application
+        from sqlalchemy.exc import ProgrammingError
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        engine = create_async_engine(backend.settings.effective_database_url)
+        try:
+            with pytest.raises(ProgrammingError, match="row-level security"):
+                async with engine.begin() as conn:
+                    await conn.execute(text("SELECT set_config('nentang.scope', :s, true)"),
+                                       {"s": tenant_a.path})
+                    await conn.execute(text(
+                        "INSERT INTO role_grants (tenant_id, id, principal_id, role, node_id, "
+                        "created_at) VALUES (:t, :i, :p, 'tenant_admin', :n, now())"),
+                        {"t": tenant_a.id, "i": uuid.uuid4(), "p": view.client.principal_id,
+                         "n": tenant_b.id})
+        finally:
+            await engine.dispose()

@@ -57,6 +57,10 @@ class TenantOwned:
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, sort_order=-1)
 
+    # Other columns naming a tenant (e.g. the node a grant applies to). A new row's
+    # references must, like its tenant_id, lie inside the writer's scope.
+    __tenant_references__: tuple[str, ...] = ()
+
 
 class Timestamped:
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -15,9 +15,12 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from app.core.problems import Problem
+from app.core.validation import is_safe_text
 
 T = TypeVar("T")
 R = TypeVar("R")
+MAX_CURSOR_LENGTH = 1024
+MAX_INT32 = 2**31 - 1
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 
@@ -36,17 +39,26 @@ def decode_cursor(cursor: str | None, *types: type) -> list[Any] | None:
     """Decode a cursor whose key has one value of each of ``types``, or raise a 422."""
     if not cursor:
         return None
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise _bad_cursor()
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         key = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeError, RecursionError) as exc:
         raise _bad_cursor() from exc
     if not isinstance(key, list) or len(key) != len(types):
         raise _bad_cursor()
-    pairs = zip(key, types, strict=True)
-    if not all(isinstance(v, t) and not isinstance(v, bool) for v, t in pairs):
+    if not all(_valid_part(v, t) for v, t in zip(key, types, strict=True)):
         raise _bad_cursor()
     return key
+
+
+def _valid_part(value: Any, kind: type) -> bool:
+    if isinstance(value, bool) or not isinstance(value, kind):
+        return False
+    if isinstance(value, int):
+        return 0 <= value <= MAX_INT32
+    return not isinstance(value, str) or is_safe_text(value)
 
 
 def _bad_cursor() -> Problem:

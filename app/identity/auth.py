@@ -111,9 +111,11 @@ def get_token_service(request: Request) -> TokenService:
     return tokens
 
 
-def current_principal(
+async def current_principal(
     request: Request, tokens: Annotated[TokenService, Depends(get_token_service)]
 ) -> Principal:
+    """Async on purpose: it runs on the event loop, never in FastAPI's thread pool, so the
+    token service's verification cache is touched by one thread only."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

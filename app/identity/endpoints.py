@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Annotated, Any
 from urllib.parse import parse_qs, unquote_plus
 
@@ -22,6 +23,7 @@ from app.tenancy.scope import TenantScope, apply_scope
 
 router = APIRouter(tags=["identity"])
 Tokens = Annotated[TokenService, Depends(get_token_service)]
+CLIENT_ID_SHAPE = re.compile(r"^ntc_[A-Za-z0-9_-]{1,60}$", re.ASCII)
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
@@ -69,6 +71,9 @@ async def token(request: Request, session: Session, tokens: Tokens) -> JSONRespo
         raise OAuthError(400, "unsupported_grant_type" if grant_type else "invalid_request",
                          "Only grant_type=client_credentials is supported.")
     client_id, secret = _client_credentials(request, form)
+    if not CLIENT_ID_SHAPE.match(client_id):
+        raise OAuthError(401, "invalid_client", "Unknown client or wrong secret.",
+                         BASIC_CHALLENGE)
     await apply_scope(session, TenantScope.platform("authenticate client"))
     principal = await service.authenticate(session, client_id, secret)
     access_token = tokens.issue(str(principal.id), principal.token_claims())

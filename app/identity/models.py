@@ -68,6 +68,7 @@ class RoleGrant(TenantOwned, Timestamped, Base):
     """
 
     __tablename__ = "role_grants"
+    __tenant_references__ = ("node_id",)
     __table_args__ = (
         ForeignKeyConstraint(
             ["tenant_id", "principal_id"], ["principals.tenant_id", "principals.id"]

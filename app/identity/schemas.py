@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
-ClientName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+from app.core.validation import Name
+
+ClientName = Name
 
 
 class ClientCreate(BaseModel):

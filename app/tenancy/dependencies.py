@@ -11,8 +11,11 @@ from app.core.requests import set_tenant_code
 from app.identity.auth import ScopedSession
 from app.tenancy import service
 from app.tenancy.models import Tenant
+from app.tenancy.schemas import TENANT_CODE_PATTERN
 
-TenantPathCode = Annotated[str, Path(alias="tenant", max_length=32, description="Tenant code")]
+TenantPathCode = Annotated[
+    str, Path(alias="tenant", pattern=TENANT_CODE_PATTERN, description="Tenant code")
+]
 
 
 async def acting_tenant(session: ScopedSession, code: TenantPathCode) -> Tenant:

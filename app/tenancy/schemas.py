@@ -6,15 +6,17 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from app.core.validation import Name
 from app.tenancy.models import TenantKind, TenantStatus
 
+TENANT_CODE_PATTERN = r"^[A-Z0-9][A-Z0-9_-]{0,31}$"
 TenantCode = Annotated[
     str,
-    StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9_-]{0,31}$"),
+    StringConstraints(pattern=TENANT_CODE_PATTERN),
     Field(description="Platform-wide unique code: upper-case letters, digits, '_' and '-'.",
           examples=["BNV", "01", "00070"]),
 ]
-TenantName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+TenantName = Name
 
 
 class TenantCreate(BaseModel):

@@ -186,6 +186,11 @@ def _check_new_rows(session: Session, _ctx: UOWTransaction, _instances: object) 
             _remember(session, obj)
     known: dict[uuid.UUID, str] = session.info.get(KNOWN_TENANTS_KEY, {})
     for obj in new_scoped:
-        path = obj.path if isinstance(obj, Tenant) else known.get(obj.tenant_id)
-        if path is None or not scope.covers(path):
+        referenced: list[str | None]
+        if isinstance(obj, Tenant):
+            referenced = [obj.path]
+        else:
+            ids = [obj.tenant_id, *(getattr(obj, c) for c in obj.__tenant_references__)]
+            referenced = [known.get(i) for i in ids]
+        if not all(path is not None and scope.covers(path) for path in referenced):
             raise ScopeViolation(f"{type(obj).__name__} row for a tenant outside the scope")

@@ -47,13 +47,20 @@ SCOPE_FUNCTIONS = (
 )
 TENANT_POLICY = "nentang_path_visible(path)"
 OWNED_POLICY = "EXISTS (SELECT 1 FROM tenants t WHERE t.id = tenant_id)"
+# Columns other than tenant_id that name a tenant: a written row's must be in scope too.
+TENANT_REFERENCES = {"role_grants": ("node_id",)}
 
 
 def _enable_rls(table: str, predicate: str) -> None:
+    check = " AND ".join(
+        [predicate]
+        + [f"EXISTS (SELECT 1 FROM tenants r WHERE r.id = {column})"  # noqa: S608 (constants)
+           for column in TENANT_REFERENCES.get(table, ())]
+    )
     op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
     op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
     op.execute(
-        f"CREATE POLICY tenant_scope ON {table} USING ({predicate}) WITH CHECK ({predicate})"
+        f"CREATE POLICY tenant_scope ON {table} USING ({predicate}) WITH CHECK ({check})"
     )
 
 
