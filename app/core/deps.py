@@ -13,23 +13,23 @@ from app.config import Settings
 from app.core.db import Database
 from app.core.problems import conflict
 
+# Dependencies are ``async def`` even when they do not await: FastAPI runs plain ``def``
+# dependencies in its thread pool, a thread hop per dependency per request. The hot path
+# (session, principal) reads app.state directly rather than through sub-dependencies.
 
-def get_db(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
 
-
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-async def get_session(db: Annotated[Database, Depends(get_db)]) -> AsyncIterator[AsyncSession]:
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request, committed before the response is sent.
 
     A constraint violation that a service did not translate becomes a 409 that names no
     values, so a uniqueness clash never reveals what exists in another tenant.
     """
+    db: Database = request.app.state.db
     try:
         async with db.sessionmaker() as session, session.begin():
             yield session

@@ -106,16 +106,15 @@ class Operator:
 Caller = Principal | Operator
 
 
-def get_token_service(request: Request) -> TokenService:
+async def get_token_service(request: Request) -> TokenService:
     tokens: TokenService = request.app.state.tokens
     return tokens
 
 
-async def current_principal(
-    request: Request, tokens: Annotated[TokenService, Depends(get_token_service)]
-) -> Principal:
+async def current_principal(request: Request) -> Principal:
     """Async on purpose: it runs on the event loop, never in FastAPI's thread pool, so the
     token service's verification cache is touched by one thread only."""
+    tokens: TokenService = request.app.state.tokens
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

@@ -70,6 +70,11 @@ def child_path(parent_path: str, child_id: uuid.UUID) -> str:
     return f"{parent_path}{child_id}/"
 
 
+def parent_path(path: str) -> str:
+    """``/a/b/c/`` -> ``/a/b/``."""
+    return path[: path.rstrip("/").rfind("/") + 1]
+
+
 def path_upper(prefix: str) -> str:
     """Smallest string greater than every string that starts with ``prefix``.
 

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.tenancy.models import Tenant, path_upper
+from app.tenancy.models import Tenant, parent_path, path_upper
+from app.tenancy.scope import current_scope
 
 
 async def get_by_code(session: AsyncSession, code: str) -> Tenant | None:
@@ -21,14 +22,19 @@ async def with_parent_codes(
 ) -> list[tuple[Tenant, str | None]]:
     """Pair each tenant with its parent's code, or None where the parent is not visible.
 
-    A second scoped query rather than a self-join: an aliased entity would escape the
-    application-side scope criteria (see :mod:`app.tenancy.scope`).
+    A second scoped query rather than a self-join, and only for parents the scope covers (the
+    others would come back empty anyway).
     """
-    parent_ids = {t.parent_id for t in tenants if t.parent_id is not None}
+    scope = current_scope(session)
     codes = {t.id: t.code for t in tenants}
-    missing = [pid for pid in parent_ids if pid not in codes]
+    missing = {
+        t.parent_id for t in tenants
+        if t.parent_id is not None and t.parent_id not in codes
+        and (scope is None or scope.covers(parent_path(t.path)))
+    }
     if missing:
-        rows = await session.execute(select(Tenant.id, Tenant.code).where(Tenant.id.in_(missing)))
+        rows = await session.execute(
+            select(Tenant.id, Tenant.code).where(Tenant.id.in_(list(missing))))
         codes.update({row[0]: row[1] for row in rows})
     return [(t, codes.get(t.parent_id) if t.parent_id else None) for t in tenants]
 

@@ -37,6 +37,7 @@ from app.core.db import TenantOwned
 from app.tenancy.models import Tenant, path_upper
 
 SCOPE_KEY = "tenant_scope"
+OPTIONS_KEY = "tenant_scope_options"
 PLATFORM_PREFIX = "/"
 
 
@@ -150,11 +151,18 @@ def _scope_orm_statement(state: ORMExecuteState) -> None:
         raise ScopeViolation("bulk INSERT on a tenant-scoped model: add objects to the session "
                              "so each row's tenant is checked")
     state.statement = state.statement.options(
-        *(
-            with_loader_criteria(cls, _scope_criteria(cls, scope), include_aliases=True)
-            for cls in scoped
-        )
+        *(_criteria_option(state.session, cls, scope) for cls in scoped)
     )
+
+
+def _criteria_option(session: Session, cls: type, scope: TenantScope) -> Any:
+    """The loader-criteria option for ``cls``, built once per session and scope."""
+    options: dict[tuple[type, TenantScope], Any] = session.info.setdefault(OPTIONS_KEY, {})
+    option = options.get((cls, scope))
+    if option is None:
+        option = options[(cls, scope)] = with_loader_criteria(
+            cls, _scope_criteria(cls, scope), include_aliases=True)
+    return option
 
 
 KNOWN_TENANTS_KEY = "scope_known_tenants"
