@@ -107,7 +107,12 @@ def spans() -> InMemorySpanExporter:
 
 @pytest.fixture(scope="session")
 async def app(backend: Backend, spans: InMemorySpanExporter) -> AsyncIterator[Any]:
-    application = create_app(backend.settings)
+    # Record spans although no exporter is configured: the tests read them from memory.
+    os.environ["OTEL_TRACES_SAMPLER"] = "always_on"
+    try:
+        application = create_app(backend.settings)
+    finally:
+        del os.environ["OTEL_TRACES_SAMPLER"]
     application.state.tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
     yield application
     await application.state.db.dispose()

@@ -3,8 +3,9 @@
 Configured by the standard ``OTEL_*`` variables: ``OTEL_SERVICE_NAME`` and
 ``OTEL_RESOURCE_ATTRIBUTES`` name the service, ``OTEL_TRACES_SAMPLER`` samples, and
 ``OTEL_TRACES_EXPORTER`` picks the exporter (``otlp`` needs the ``nentang[otlp]`` extra and
-reads ``OTEL_EXPORTER_OTLP_*``; ``console`` prints spans). Unset or ``none``: spans are made
-but not exported.
+reads ``OTEL_EXPORTER_OTLP_*``; ``console`` prints spans). Unset or ``none``: nothing is
+exported, so unless ``OTEL_TRACES_SAMPLER`` says otherwise spans are not recorded either
+(recording them cost about a seventh of a request's CPU for no reader).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 logger = logging.getLogger("nentang.telemetry")
@@ -46,8 +48,13 @@ def _configured_processors() -> list[SpanProcessor]:
 
 
 def setup_tracing(app: FastAPI, engine: AsyncEngine) -> TracerProvider:
-    provider = TracerProvider(resource=Resource.create({"service.name": "nentang"}))
-    for processor in _configured_processors():
+    processors = _configured_processors()
+    resource = Resource.create({"service.name": "nentang"})
+    if processors or os.environ.get("OTEL_TRACES_SAMPLER"):
+        provider = TracerProvider(resource=resource)
+    else:
+        provider = TracerProvider(resource=resource, sampler=ALWAYS_OFF)
+    for processor in processors:
         provider.add_span_processor(processor)
     FastAPIInstrumentor.instrument_app(
         app, tracer_provider=provider, excluded_urls="healthz,readyz"
