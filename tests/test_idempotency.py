@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import httpx
 from sqlalchemy import text
 
@@ -114,3 +116,29 @@ async def test_concurrent_duplicates_create_once(platform: Platform, client: htt
                if r.status_code == 409)
     assert await _count(backend, "SELECT count(*) FROM tenants WHERE code = :c",
                         c=body["code"]) == 1
+
+
+async def test_expired_keys_are_forgotten(platform: Platform, client: httpx.AsyncClient,
+                                          backend: Backend) -> None:
+    """After the TTL a key is free again, and the client's stale keys are cleared."""
+    province, admin = await platform.province_with_admin()
+    for key in ("old-1", "old-2"):
+        created = await client.post("/api/v1/tenants", headers={
+            **admin.headers, "Idempotency-Key": key}, json={
+            "code": new_code(), "name": "x", "kind": "commune", "parent": province})
+        assert created.status_code == 201
+    engine = backend.superuser_engine()
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(
+                "UPDATE idempotency_keys SET created_at = :t WHERE principal_id = :p"),
+                {"t": datetime(2000, 1, 1, tzinfo=UTC) if backend.is_postgresql
+                 else "2000-01-01 00:00:00.000000", "p": admin.client_id})
+    finally:
+        await engine.dispose()
+    reused = await client.post("/api/v1/tenants", headers={
+        **admin.headers, "Idempotency-Key": "old-1"}, json={
+        "code": new_code(), "name": "y", "kind": "commune", "parent": province})
+    assert reused.status_code == 201 and "idempotent-replayed" not in reused.headers
+    assert await _count(backend, "SELECT count(*) FROM idempotency_keys WHERE principal_id = :p",
+                        p=admin.client_id) == 1

@@ -97,8 +97,12 @@ async def idempotent(
     scope = (IdempotencyRecord.tenant_id == tenant_id,
              IdempotencyRecord.principal_id == principal_id, IdempotencyRecord.key == key)
     cutoff = utcnow() - timedelta(seconds=ttl_seconds)
+    # Forget this client's expired keys in this tenant (not just this one), so the table
+    # holds at most one TTL's worth of keys per client without a separate sweeper.
     await session.execute(delete(IdempotencyRecord).where(
-        *scope, IdempotencyRecord.created_at < cutoff))
+        IdempotencyRecord.tenant_id == tenant_id,
+        IdempotencyRecord.principal_id == principal_id,
+        IdempotencyRecord.created_at < cutoff))
     existing = (await session.execute(select(IdempotencyRecord).where(*scope))).scalar_one_or_none()
     if existing is not None:
         if existing.fingerprint != fingerprint:
