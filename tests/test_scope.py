@@ -180,3 +180,20 @@ async def test_grant_for_a_node_outside_the_scope_is_refused(app: Any, backend: 
                          "n": tenant_b.id})
         finally:
             await engine.dispose()
+
+
+
+def test_repositories_use_mapped_classes_not_core_tables() -> None:
+    """`Model.__table__` and raw `text()` on tenant tables escape the application wall (loader
+    criteria see ORM entities only); only RLS would catch them, and SQLite has no RLS."""
+    allowed_text = {"app/tenancy/scope.py", "app/audit/service.py", "app/core/health.py",
+                    "app/core/migrations.py", "app/core/roles.py", "app/tenancy/bootstrap.py"}
+    offenders = []
+    for path in Path("app").rglob("*.py"):
+        source = "\n".join(line for line in path.read_text(encoding="utf-8").splitlines()
+                            if "``" not in line)  # prose in docstrings
+        if "__table__" in source:
+            offenders.append(f"{path}: __table__")
+        if re.search(r"\btext\(", source) and str(path) not in allowed_text:
+            offenders.append(f"{path}: text()")
+    assert offenders == []

@@ -10,8 +10,9 @@ on. :func:`apply_scope` attaches it to a session, and from then on two walls enf
   ``SELECT``, ``UPDATE`` or ``DELETE``; bulk ORM ``INSERT`` is refused, and a ``before_flush``
   hook refuses new rows for tenants outside the scope. A statement on those models in a
   session with no scope raises :class:`ScopeNotSet`: repositories cannot forget the
-  ``WHERE``, and an unscoped session fails closed. Raw ``text()`` SQL is outside this wall
-  (only RLS covers it), so repositories do not use it on tenant tables.
+  ``WHERE``, and an unscoped session fails closed. Raw ``text()`` SQL and Core statements on
+  ``Model.__table__`` are outside this wall (only RLS covers them), so ``app/`` uses neither
+  on tenant tables (``tests/test_scope.py`` checks).
 * **In PostgreSQL.** :func:`apply_scope` also sets ``nentang.scope`` for the current
   transaction only (``set_config(..., true)``), which the row-level-security policies read.
   An unset or ended scope reads as ``''`` and the policies match nothing.
