@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import AuditRecord, tenant_lock_key
-from app.core.db import utcnow
+from app.core.db import advisory_xact_lock, utcnow
 from app.core.requests import current_request_id
 
 GENESIS = "0" * 64
@@ -55,10 +55,7 @@ async def _head(session: AsyncSession, tenant_id: uuid.UUID) -> tuple[int, str]:
     heads: dict[uuid.UUID, tuple[int, str]] = session.info.setdefault(_HEADS_KEY, {})
     if tenant_id in heads:
         return heads[tenant_id]
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(:key)"), {"key": tenant_lock_key(tenant_id)}
-        )
+    await advisory_xact_lock(session, tenant_lock_key(tenant_id))
     row = (
         await session.execute(
             select(AuditRecord.seq, AuditRecord.hash)

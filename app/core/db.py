@@ -11,10 +11,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, MetaData, String, Uuid, event
+from sqlalchemy import JSON, DateTime, MetaData, String, Uuid, event, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
+    AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
@@ -92,6 +93,17 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     )
 
 
+def on_postgresql(session: AsyncSession) -> bool:
+    return session.bind is not None and session.bind.dialect.name == "postgresql"
+
+
+async def advisory_xact_lock(session: AsyncSession, key: int) -> None:
+    """Serialise on ``key`` until the transaction ends. PostgreSQL only: SQLite's write
+    transactions (BEGIN IMMEDIATE) are serialised already."""
+    if on_postgresql(session):
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
 class Database:
     """One engine and session factory per process (per app instance)."""
 
@@ -99,10 +111,6 @@ class Database:
         self.url = url
         self.engine = create_engine(url, pool_size=pool_size)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
-
-    @property
-    def is_postgresql(self) -> bool:
-        return self.engine.dialect.name == "postgresql"
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -61,6 +61,11 @@ def conflict(code: str, detail: str) -> Problem:
     return Problem(409, code, "Xung đột dữ liệu", "Conflict", detail=detail)
 
 
+def precondition_failed(detail: str) -> Problem:
+    return Problem(412, "version-mismatch", "Dữ liệu đã bị thay đổi", "Precondition failed",
+                   detail=detail)
+
+
 def invalid(pointer: str, detail: str, code: str = "validation-failed") -> Problem:
     return Problem(422, code, "Dữ liệu không hợp lệ", "Invalid request", detail=detail,
                    errors=[{"pointer": pointer, "detail": detail}])

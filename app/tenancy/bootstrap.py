@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.db import advisory_xact_lock
 from app.identity import service as identity
 from app.identity.auth import Operator
 from app.identity.models import ApiClient, RoleGrant
@@ -34,8 +35,7 @@ class BootstrapResult:
 async def bootstrap(session: AsyncSession, *, code: str, name: str,
                     operator: Operator) -> BootstrapResult:
     """Runs in the caller's transaction, which must have the platform scope."""
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _BOOTSTRAP_LOCK})
+    await advisory_xact_lock(session, _BOOTSTRAP_LOCK)
     root = await repository.get_root(session)
     if root is not None:
         if root.code != code:

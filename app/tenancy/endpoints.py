@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse
 from app.core.deps import AppSettings
 from app.core.idempotency import idempotent
 from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, split_page
-from app.core.problems import Problem
+from app.core.problems import Problem, precondition_failed
 from app.identity.auth import CurrentPrincipal, ScopedSession
 from app.identity.roles import Permission
 from app.tenancy import repository, service
@@ -42,8 +42,7 @@ def parse_if_match(value: str | None) -> int | None:
         return None
     match = _STRONG_ETAG.match(value.strip())
     if match is None:
-        raise Problem(412, "version-mismatch", "Dữ liệu đã bị thay đổi", "Precondition failed",
-                      detail="If-Match does not name a version of this tenant.")
+        raise precondition_failed("If-Match does not name a version of this tenant.")
     return int(match.group(1))
 
 

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, with_loader_criteria
 from sqlalchemy.sql import visitors
 
-from app.core.db import TenantOwned
+from app.core.db import TenantOwned, on_postgresql
 from app.tenancy.models import Tenant, path_upper
 
 SCOPE_KEY = "tenant_scope"
@@ -97,7 +97,7 @@ def visible_tenant_ids(scope: TenantScope) -> Select[uuid.UUID]:
 async def apply_scope(session: AsyncSession, scope: TenantScope) -> None:
     """Scope the session's current transaction. Call once, at the start of a unit of work."""
     session.info[SCOPE_KEY] = scope
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
+    if on_postgresql(session):
         await session.execute(
             text("SELECT set_config('nentang.scope', :scope, true)"), {"scope": scope.setting()}
         )

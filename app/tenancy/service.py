@@ -11,7 +11,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from app.audit import service as audit
 from app.core.db import new_id, utcnow
-from app.core.problems import Problem, conflict, invalid, not_found
+from app.core.problems import Problem, conflict, invalid, not_found, precondition_failed
 from app.identity.auth import Caller
 from app.identity.roles import Permission
 from app.tenancy import repository
@@ -62,16 +62,12 @@ async def _insert(session: AsyncSession, tenant: Tenant, *, actor: str) -> None:
                        resource_type="tenant", resource_id=tenant.code, after=snapshot(tenant))
 
 
-def new_root(code: str, name: str) -> Tenant:
+async def create_root(session: AsyncSession, *, code: str, name: str, actor: str) -> Tenant:
     tenant_id = new_id()
     now = utcnow()
-    return Tenant(id=tenant_id, code=code, name=name, kind=TenantKind.MINISTRY.value,
-                  status=TenantStatus.ACTIVE.value, parent_id=None, path=f"/{tenant_id}/",
-                  depth=0, created_at=now, updated_at=now)
-
-
-async def create_root(session: AsyncSession, *, code: str, name: str, actor: str) -> Tenant:
-    tenant = new_root(code, name)
+    tenant = Tenant(id=tenant_id, code=code, name=name, kind=TenantKind.MINISTRY.value,
+                    status=TenantStatus.ACTIVE.value, parent_id=None, path=f"/{tenant_id}/",
+                    depth=0, created_at=now, updated_at=now)
     await _insert(session, tenant, actor=actor)
     return tenant
 
@@ -85,10 +81,10 @@ def check_child_kind(parent: Tenant, kind: TenantKind, pointer: str = "/kind") -
 
 
 async def create_child(
-    session: AsyncSession, *, caller: Caller, data: TenantCreate, parent: Tenant | None = None
+    session: AsyncSession, *, caller: Caller, data: TenantCreate, parent: Tenant
 ) -> Tenant:
-    if parent is None:
-        parent = await get_visible(session, data.parent)
+    """Create ``data`` under ``parent``, which the caller has already resolved (it also keys
+    the idempotency record, so it is looked up once)."""
     caller.require(Permission.TENANTS_WRITE, parent)
     check_child_kind(parent, data.kind)
     await lock_active_lineage(session, parent)
@@ -137,8 +133,7 @@ async def update(
 
 
 def version_mismatch(tenant: Tenant) -> Problem:
-    return Problem(412, "version-mismatch", "Dữ liệu đã bị thay đổi", "Precondition failed",
-                   detail=f"The tenant is at version {tenant.version}; reload and retry.")
+    return precondition_failed(f"The tenant is at version {tenant.version}; reload and retry.")
 
 
 def ensure_active(lineage: Sequence[Tenant]) -> None:
