@@ -23,7 +23,14 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy app
 
-test: lint
+# Node packages of the OpenID Connect provider that the tests run (tests/oidc).
+OIDC_MODULES := tests/oidc/node_modules/.package-lock.json
+
+$(OIDC_MODULES): tests/oidc/package-lock.json
+	npm ci --prefix tests/oidc --no-audit --no-fund
+	touch $@
+
+test: lint $(OIDC_MODULES)
 	$(VENV)/bin/pytest
 
 clean:

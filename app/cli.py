@@ -1,4 +1,4 @@
-"""The ``nentang`` command line: serve, db, bootstrap, apply, audit, tenants."""
+"""The ``nentang`` command line: serve, db, bootstrap, apply, audit, keys, tenants."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def _err(message: str) -> None:
 
 
 def _operator() -> Any:
-    from app.identity.auth import Operator
+    from app.identity.callers import Operator
 
     try:
         return Operator(getpass.getuser())
@@ -70,14 +70,18 @@ def worker_app() -> Any:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from app.identity.tokens import load_or_create_key
+    from app.identity.tokens import SigningKeyError, load_or_create_keys
 
     # Prepare once, before any worker starts, so workers never race to migrate or make keys.
     if settings.should_auto_migrate:
         if settings.is_sqlite:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         migrations.upgrade(settings)
-    load_or_create_key(settings.effective_signing_key_file)
+    try:
+        load_or_create_keys(settings.effective_signing_key_file)
+    except SigningKeyError as exc:
+        _err(str(exc))
+        return 1
     # log_config=None: uvicorn's own lines go through the service's JSON log handler.
     options: dict[str, Any] = {"host": args.host, "port": args.port, "access_log": False,
                                "log_config": None}
@@ -218,6 +222,64 @@ def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if broken else 0
 
 
+def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
+    from app.identity.tokens import (
+        RELOAD_INTERVAL_SECONDS,
+        RETIRE_MARGIN_SECONDS,
+        SigningKeyError,
+        format_time,
+        rotate_keys,
+    )
+
+    path = settings.effective_signing_key_file
+    _err(f"Rotating the token signing keys in {path} ...")
+    try:
+        rotation = rotate_keys(path, settings.access_token_ttl_seconds)
+    except SigningKeyError as exc:
+        _err(str(exc))
+        return 1
+    if rotation.upgraded:
+        _err("  The file held a single PEM key; it is now a key set (JSON).")
+    _err(f"  New active key {rotation.new.kid}: new tokens are signed with it.")
+    for key in rotation.retiring:
+        assert key.retire_after is not None
+        _err(f"  Previous key {key.kid} signs no more tokens and still verifies until "
+             f"{format_time(key.retire_after)} (token lifetime "
+             f"{settings.access_token_ttl_seconds} s + {RETIRE_MARGIN_SECONDS} s).")
+    for key in rotation.pruned:
+        _err(f"  Removed retired key {key.kid}.")
+    _err(f"Done. Running services pick up the new key within {RELOAD_INTERVAL_SECONDS:g} s.")
+    print(json.dumps({"kid": rotation.new.kid,
+                      "retiring": [key.kid for key in rotation.retiring],
+                      "pruned": [key.kid for key in rotation.pruned]}))
+    return 0
+
+
+def cmd_keys_list(args: argparse.Namespace, settings: Settings) -> int:
+    import time
+
+    from app.identity.tokens import SigningKeyError, format_time, missing_key_file, read_keys
+
+    path = settings.effective_signing_key_file
+    try:
+        keys = read_keys(path)
+    except FileNotFoundError:
+        _err(missing_key_file(path))
+        return 1
+    except SigningKeyError as exc:
+        _err(str(exc))
+        return 1
+    now = time.time()
+    width = max(len(key.kid) for key in keys.keys)
+    print(f"{'KID':<{width}}  {'CREATED':<25}  STATUS")
+    for key in keys.keys:
+        print(f"{key.kid:<{width}}  {format_time(key.created_at):<25}  {key.status(now)}")
+    kind = ("a single PEM key (made a key set at the next rotation)" if keys.legacy_pem
+            else "a key set")
+    _err(f"{len(keys.keys)} key(s) in {path}, {kind}.")
+    return 0
+
+
 def cmd_tenants_vietnam(args: argparse.Namespace, settings: Settings) -> int:
     from app.tenancy.vietnam import build_manifest
 
@@ -268,6 +330,15 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--expect-head", metavar="SEQ:HASH",
                         help="with --tenant: fail unless the chain ends here (detects truncation)")
     verify.set_defaults(func=cmd_audit_verify)
+
+    keys = sub.add_parser("keys", help="the keys that sign access tokens")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    rotate = keys_sub.add_parser(
+        "rotate", help="make a new signing key; the previous one verifies until its tokens "
+        "expire, then goes")
+    rotate.set_defaults(func=cmd_keys_rotate)
+    keys_list = keys_sub.add_parser("list", help="list the signing keys and their status")
+    keys_list.set_defaults(func=cmd_keys_list)
 
     tenants = sub.add_parser("tenants", help="tenant manifests")
     tenants_sub = tenants.add_subparsers(dest="tenants_command", required=True)

@@ -45,10 +45,25 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = Field(default=600, ge=30, le=3600)
     signing_key_file: Path | None = Field(
         default=None,
-        description="PEM file with the RSA private key that signs access tokens. Generated in "
-        "data_dir on first start when absent. Every replica must share it.",
+        description="Key-set file (JSON, mode 0600) with the RSA keys that sign access tokens; "
+        "`nentang keys rotate` adds a key and retires the old one after the token lifetime. "
+        "Generated in data_dir on first start when absent (a single-key PEM file from an "
+        "older release still loads). Every replica must share it.",
     )
 
+    client_rate_limit_per_minute: int = Field(
+        default=6000, ge=0,
+        description="Default per-client request limit per replica (0 = none); a client's own "
+        "setting overrides it.")
+    refresh_token_ttl_seconds: int = Field(default=8 * 3600, ge=60)
+    ui_redirect_uris: list[str] = Field(
+        default=["http://localhost:8000/ui/callback", "http://127.0.0.1:8000/ui/callback"],
+        description="Redirect URIs the first-party web UI (client 'nentang-ui') may use.")
+    login_max_failures: int = Field(
+        default=5, ge=1, description="Failed sign-ins before an account is locked.")
+    login_lockout_seconds: int = Field(
+        default=60, ge=1,
+        description="First lockout; it doubles with each further failure, up to an hour.")
     idempotency_ttl_seconds: int = 24 * 3600
     log_level: str = "INFO"
     log_json: bool = True

@@ -17,8 +17,14 @@ from app.core.health import router as health_router
 from app.core.problems import install_problem_handlers
 from app.core.requests import RequestContextMiddleware
 from app.core.telemetry import setup_tracing
-from app.identity.endpoints import router as identity_router
-from app.identity.tokens import TokenService, load_or_create_key
+from app.identity.access_endpoints import me_router
+from app.identity.access_endpoints import router as access_router
+from app.identity.client_endpoints import router as client_router
+from app.identity.federation_endpoints import idp_router
+from app.identity.federation_endpoints import router as federation_router
+from app.identity.oauth_endpoints import router as oauth_router
+from app.identity.ratelimit import RateLimiter
+from app.identity.tokens import TokenService
 from app.tenancy.endpoints import router as tenancy_router
 
 
@@ -44,14 +50,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = db
     app.state.tokens = TokenService(
-        load_or_create_key(settings.effective_signing_key_file),
+        settings.effective_signing_key_file,
         settings.issuer,
         settings.access_token_ttl_seconds,
     )
+    app.state.rate_limiter = RateLimiter(settings.client_rate_limit_per_minute)
     app.state.migration_head = migrations.head_revision(settings)
     install_problem_handlers(app)
     app.add_middleware(RequestContextMiddleware)
-    for router in (health_router, identity_router, tenancy_router, audit_router):
+    for router in (health_router, oauth_router, federation_router, tenancy_router,
+                   client_router, access_router, me_router, idp_router, audit_router):
         app.include_router(router)
     app.state.tracer_provider = setup_tracing(app, db.engine)
     return app

@@ -12,14 +12,17 @@ when the OpenAPI document lists an ``/api/v1`` route with no registered case, so
 endpoint cannot ship without its isolation test.
 
 To cover a new route, add a function decorated with ``@isolation_case(METHOD, PATH)`` where
-PATH is the route exactly as OpenAPI spells it.
+PATH is the route exactly as OpenAPI spells it, here or in a ``tests/isolation_<area>.py``
+module (each is loaded by :func:`load_cases`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -42,6 +45,17 @@ class Attack:
 
 
 @dataclass
+class Victim:
+    """Objects inside a victim tenant that attacks name by id."""
+
+    user_id: str
+    client_id: str
+    role_key: str
+    doomed_role_key: str
+    doomed_grant_id: str
+
+
+@dataclass
 class World:
     province_a: str
     admin_a: Credentials
@@ -50,10 +64,18 @@ class World:
     province_b: str
     admin_b: Credentials
     commune_b: str
+    victims: dict[str, Victim] = field(default_factory=dict)
 
 
 Builder = Callable[[World, str], Attack]
 CASES: dict[tuple[str, str], Builder] = {}
+
+
+def load_cases() -> dict[tuple[str, str], Builder]:
+    """Every registered case, including those of the ``tests/isolation_*.py`` modules."""
+    for path in sorted(Path(__file__).parent.glob("isolation_*.py")):
+        importlib.import_module(f"tests.{path.stem}")
+    return CASES
 
 
 def isolation_case(method: str, path: str) -> Callable[[Builder], Builder]:
@@ -136,3 +158,103 @@ def read_audit(world: World, victim: str) -> Attack:
 @isolation_case("GET", "/api/v1/tenants/{tenant}/audit/verify")
 def verify_audit(world: World, victim: str) -> Attack:
     return Attack("GET", f"/api/v1/tenants/{victim}/audit/verify")
+
+
+# -- users, roles, grants ------------------------------------------------------------------
+
+@isolation_case("POST", "/api/v1/tenants/{tenant}/users")
+def create_user(world: World, victim: str) -> Attack:
+    return Attack("POST", f"/api/v1/tenants/{victim}/users",
+                  json={"username": f"u{new_code().lower()}", "display_name": "Kẻ lạ",
+                        "roles": ["tenant_admin"]})
+
+
+@isolation_case("POST", "/api/v1/tenants/{tenant}/users/bulk")
+def bulk_create_users(world: World, victim: str) -> Attack:
+    return Attack("POST", f"/api/v1/tenants/{victim}/users/bulk",
+                  json={"users": [{"username": f"u{new_code().lower()}",
+                                   "display_name": "Kẻ lạ"}]})
+
+
+@isolation_case("GET", "/api/v1/tenants/{tenant}/users")
+def list_users(world: World, victim: str) -> Attack:
+    return Attack("GET", f"/api/v1/tenants/{victim}/users")
+
+
+@isolation_case("GET", "/api/v1/tenants/{tenant}/users/{user_id}")
+def read_user(world: World, victim: str) -> Attack:
+    return Attack("GET", f"/api/v1/tenants/{victim}/users/{world.victims[victim].user_id}")
+
+
+@isolation_case("PATCH", "/api/v1/tenants/{tenant}/users/{user_id}")
+def disable_user(world: World, victim: str) -> Attack:
+    return Attack("PATCH", f"/api/v1/tenants/{victim}/users/{world.victims[victim].user_id}",
+                  json={"display_name": "taken over"})
+
+
+@isolation_case("POST", "/api/v1/tenants/{tenant}/users/{user_id}/password")
+def reset_password(world: World, victim: str) -> Attack:
+    return Attack("POST",
+                  f"/api/v1/tenants/{victim}/users/{world.victims[victim].user_id}/password",
+                  json={"password": "a-password-we-know"})
+
+
+@isolation_case("POST", "/api/v1/tenants/{tenant}/users/{user_id}/totp")
+def enrol_totp(world: World, victim: str) -> Attack:
+    return Attack("POST",
+                  f"/api/v1/tenants/{victim}/users/{world.victims[victim].user_id}/totp")
+
+
+@isolation_case("GET", "/api/v1/tenants/{tenant}/roles")
+def list_roles(world: World, victim: str) -> Attack:
+    return Attack("GET", f"/api/v1/tenants/{victim}/roles")
+
+
+@isolation_case("POST", "/api/v1/tenants/{tenant}/roles")
+def create_role(world: World, victim: str) -> Attack:
+    return Attack("POST", f"/api/v1/tenants/{victim}/roles",
+                  json={"key": "backdoor", "name": "x", "permissions": ["cases:read"]})
+
+
+@isolation_case("GET", "/api/v1/tenants/{tenant}/roles/{key}")
+def read_role(world: World, victim: str) -> Attack:
+    return Attack("GET", f"/api/v1/tenants/{victim}/roles/{world.victims[victim].role_key}")
+
+
+@isolation_case("PUT", "/api/v1/tenants/{tenant}/roles/{key}")
+def replace_role(world: World, victim: str) -> Attack:
+    return Attack("PUT", f"/api/v1/tenants/{victim}/roles/{world.victims[victim].role_key}",
+                  json={"name": "x", "permissions": ["cases:read"]})
+
+
+@isolation_case("DELETE", "/api/v1/tenants/{tenant}/roles/{key}")
+def delete_role(world: World, victim: str) -> Attack:
+    return Attack("DELETE",
+                  f"/api/v1/tenants/{victim}/roles/{world.victims[victim].doomed_role_key}")
+
+
+@isolation_case("GET", "/api/v1/tenants/{tenant}/grants")
+def list_grants(world: World, victim: str) -> Attack:
+    return Attack("GET", f"/api/v1/tenants/{victim}/grants", params={"recursive": "true"})
+
+
+@isolation_case("POST", "/api/v1/tenants/{tenant}/grants")
+def create_grant(world: World, victim: str) -> Attack:
+    return Attack("POST", f"/api/v1/tenants/{victim}/grants",
+                  json={"principal_id": world.victims[victim].user_id, "role": "tenant_admin"})
+
+
+@isolation_case("DELETE", "/api/v1/tenants/{tenant}/grants/{grant_id}")
+def revoke_grant(world: World, victim: str) -> Attack:
+    return Attack("DELETE",
+                  f"/api/v1/tenants/{victim}/grants/{world.victims[victim].doomed_grant_id}")
+
+
+def _me_shows_nothing_of(response: httpx.Response, victim: str) -> None:
+    assert response.status_code == 200, response.text
+    assert victim not in {g["tenant"] for g in response.json()["grants"]}
+
+
+@isolation_case("GET", "/api/v1/me")
+def whoami(world: World, victim: str) -> Attack:
+    return Attack("GET", "/api/v1/me", check=_me_shows_nothing_of)

@@ -127,13 +127,14 @@ async def test_expired_keys_are_forgotten(platform: Platform, client: httpx.Asyn
             **admin.headers, "Idempotency-Key": key}, json={
             "code": new_code(), "name": "x", "kind": "commune", "parent": province})
         assert created.status_code == 201
+    me = (await client.get("/api/v1/me", headers=admin.headers)).json()["id"]
     engine = backend.superuser_engine()
     try:
         async with engine.begin() as conn:
             await conn.execute(text(
                 "UPDATE idempotency_keys SET created_at = :t WHERE principal_id = :p"),
                 {"t": datetime(2000, 1, 1, tzinfo=UTC) if backend.is_postgresql
-                 else "2000-01-01 00:00:00.000000", "p": admin.client_id})
+                 else "2000-01-01 00:00:00.000000", "p": me})
     finally:
         await engine.dispose()
     reused = await client.post("/api/v1/tenants", headers={
@@ -141,4 +142,4 @@ async def test_expired_keys_are_forgotten(platform: Platform, client: httpx.Asyn
         "code": new_code(), "name": "y", "kind": "commune", "parent": province})
     assert reused.status_code == 201 and "idempotent-replayed" not in reused.headers
     assert await _count(backend, "SELECT count(*) FROM idempotency_keys WHERE principal_id = :p",
-                        p=admin.client_id) == 1
+                        p=me) == 1

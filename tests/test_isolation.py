@@ -11,10 +11,11 @@ import httpx
 import pytest
 
 from tests.conftest import Backend
-from tests.isolation import CASES, World, snapshot
+from tests.isolation import Victim, World, load_cases, snapshot
 from tests.platform import Credentials, Platform
 
 SCENARIOS = ["sibling-province", "commune-to-parent"]
+CASES = load_cases()
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +26,20 @@ async def world(platform: Platform) -> World:
     province_b, admin_b = await platform.province_with_admin()
     commune_b = await platform.tenant(province_b, "commune", by=admin_b)
     await platform.client_for(commune_b, ["officer"], by=admin_b)
-    return World(province_a, admin_a, commune_a, commune_admin, province_b, admin_b, commune_b)
+    world = World(province_a, admin_a, commune_a, commune_admin, province_b, admin_b, commune_b)
+    for victim in (province_a, province_b, commune_b):
+        world.victims[victim] = await _victim_objects(platform, victim)
+    return world
+
+
+async def _victim_objects(platform: Platform, tenant: str) -> Victim:
+    user = await platform.user_for(tenant, ["officer"])
+    client = await platform.client_for(tenant, ["officer"])
+    for key in ("victim_role", "doomed_role"):
+        await platform.role_for(tenant, key, ["cases:read"])
+    other = await platform.user_for(tenant, [])
+    grant = await platform.grant(tenant, other["id"], "reviewer")
+    return Victim(user["id"], client.client_id, "victim_role", "doomed_role", grant["id"])
 
 
 def attackers(world: World, scenario: str) -> list[tuple[Credentials, str]]:

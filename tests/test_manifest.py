@@ -8,7 +8,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from app.identity.auth import Operator
+from app.identity.callers import Operator
 from app.tenancy import manifest, repository
 from app.tenancy.models import Tenant
 from app.tenancy.scope import TenantScope, apply_scope

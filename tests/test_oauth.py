@@ -203,11 +203,10 @@ async def test_token_verifies_against_jwks(platform: Platform, app: Any,
 
     root = (await client.get(PROTECTED, headers=platform.admin.headers)).json()
     assert claims["tid"] == root["id"]
-    assert claims["grants"], "the bootstrap client holds at least one grant"
-    for grant in claims["grants"]:
-        assert set(grant) == {"role", "node", "path"}
-    admin_grant = next(g for g in claims["grants"] if g["node"] == root["id"])
-    assert admin_grant["path"] == f"/{root['id']}/"
+    assert claims["kind"] == "client"
+    assert "grants" not in claims, "grants are read live on each request, not from the token"
+    me = (await client.get("/api/v1/me", headers=platform.admin.headers)).json()
+    assert [(g["role"], g["tenant"]) for g in me["grants"]] == [("platform_admin", ROOT_CODE)]
 
 
 # --- 3. token endpoint failures ------------------------------------------------------------
@@ -458,8 +457,9 @@ async def test_province_client_token_is_confined_to_its_subtree(
     claims = jwt.decode(admin.token, KeySet.import_key_set(
         (await client.get("/.well-known/jwks.json")).json()), algorithms=["RS256"]).claims
     assert claims["tid"] == province_id
-    assert claims["grants"] == [{"role": "tenant_admin", "node": province_id,
-                                 "path": f"/{root_id}/{province_id}/"}]
+    assert root_id != province_id
+    me = (await client.get("/api/v1/me", headers=admin.headers)).json()
+    assert [(g["role"], g["tenant"]) for g in me["grants"]] == [("tenant_admin", province)]
 
     for code in (province, *communes):
         got = await client.get(f"/api/v1/tenants/{code}", headers=admin.headers)

@@ -145,8 +145,8 @@ async def test_grant_for_a_node_outside_the_scope_is_refused(app: Any, backend: 
     """Both walls check every tenant a new row names, not only its tenant_id."""
     from sqlalchemy import text
 
-    from app.identity.auth import Operator
-    from app.identity.service import create_client
+    from app.identity.callers import Operator
+    from app.identity.clients import create_client
 
     a, _ = await platform.province_with_admin()
     b, _ = await platform.province_with_admin()

@@ -143,21 +143,31 @@ async def test_suspension_freezes_the_whole_subtree(platform: Platform,
                                  headers={**platform.admin.headers, "If-Match": '"1"'},
                                  json={"status": "suspended"})
     assert suspend.status_code == 200
-    # the province admin's token predates the suspension and is still valid
-    attempts = [
+    # the province admin's token predates the suspension and is still unexpired: it stops
+    # working on the next request, for reads and writes alike
+    blocked = [
+        await client.get(f"/api/v1/tenants/{commune}", headers=admin.headers),
         await client.patch(f"/api/v1/tenants/{commune}", json={"name": "x"},
                            headers={**admin.headers, "If-Match": '"1"'}),
-        await client.post("/api/v1/tenants", headers=admin.headers, json={
-            "code": new_code(), "name": "x", "kind": "agency", "parent": commune}),
         await client.post(f"/api/v1/tenants/{commune}/clients", headers=admin.headers,
                           json={"name": "x", "roles": ["officer"]}),
+    ]
+    assert [a.status_code for a in blocked] == [403] * 3, [a.text for a in blocked]
+    assert {a.json()["code"] for a in blocked} == {"unit-suspended"}
+    # the platform admin above it still reads, but nothing in the subtree can change
+    attempts = [
+        await client.patch(f"/api/v1/tenants/{commune}", json={"name": "x"},
+                           headers={**platform.admin.headers, "If-Match": '"1"'}),
+        await client.post("/api/v1/tenants", headers=platform.admin.headers, json={
+            "code": new_code(), "name": "x", "kind": "agency", "parent": commune}),
         await client.post(f"/api/v1/tenants/{commune}/clients", headers=platform.admin.headers,
                           json={"name": "x", "roles": ["officer"]}),
     ]
-    assert [a.status_code for a in attempts] == [409] * 4, [a.text for a in attempts]
+    assert [a.status_code for a in attempts] == [409] * 3, [a.text for a in attempts]
     assert {a.json()["code"] for a in attempts} == {"tenant-suspended"}
-    children = await client.get(f"/api/v1/tenants/{commune}/children", headers=admin.headers)
-    assert children.status_code == 200, "reading stays possible"
+    children = await client.get(f"/api/v1/tenants/{commune}/children",
+                                headers=platform.admin.headers)
+    assert children.status_code == 200, "reading stays possible from above"
 
 
 async def test_concurrent_changes_queue_and_the_losers_get_412(

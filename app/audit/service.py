@@ -69,6 +69,16 @@ async def _head(session: AsyncSession, tenant_id: uuid.UUID) -> tuple[int, str]:
     return head
 
 
+def chain_heads(session: AsyncSession) -> dict[uuid.UUID, tuple[int, str]]:
+    """The session's cached chain heads, to restore with :func:`restore_chain_heads` when a
+    savepoint that recorded entries is rolled back."""
+    return dict(session.info.get(_HEADS_KEY, {}))
+
+
+def restore_chain_heads(session: AsyncSession, heads: dict[uuid.UUID, tuple[int, str]]) -> None:
+    session.info[_HEADS_KEY] = heads
+
+
 async def record(
     session: AsyncSession,
     *,

@@ -73,6 +73,21 @@ def _key_problem(detail: str) -> Problem:
                    errors=[{"parameter": "Idempotency-Key", "in": "header", "detail": detail}])
 
 
+def _redacted(payload: dict[str, Any], redact: frozenset[str]) -> dict[str, Any]:
+    """``payload`` with the values named in ``redact`` nulled; ``"admin.initial_password"``
+    names a key inside the object at ``admin``."""
+    out = dict(payload)
+    for name in redact:
+        head, _, rest = name.partition(".")
+        if head not in out:
+            continue
+        if not rest:
+            out[head] = None
+        elif isinstance(out[head], dict):
+            out[head] = _redacted(out[head], frozenset({rest}))
+    return out
+
+
 async def idempotent(
     request: Request,
     session: AsyncSession,
@@ -127,5 +142,5 @@ async def idempotent(
                       headers={"Retry-After": "1"}) from exc
     status, payload = await create()
     record.status_code = status
-    record.response = {k: (None if k in redact else v) for k, v in payload.items()}
+    record.response = _redacted(payload, redact)
     return JSONResponse(payload, status_code=status, headers=headers(payload) if headers else None)

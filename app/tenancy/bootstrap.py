@@ -8,8 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import advisory_xact_lock
-from app.identity import service as identity
-from app.identity.auth import Operator
+from app.identity import clients as identity
+from app.identity.callers import Operator
 from app.identity.models import ApiClient, RoleGrant
 from app.tenancy import repository, service
 from app.tenancy.models import Tenant

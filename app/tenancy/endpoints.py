@@ -4,23 +4,28 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from starlette.responses import JSONResponse
 
 from app.core.deps import AppSettings
 from app.core.idempotency import idempotent
 from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, split_page
 from app.core.problems import Problem, precondition_failed
+from app.identity import users
+from app.identity.access_schemas import UserCreate, UserCreated
 from app.identity.auth import CurrentPrincipal, ScopedSession
-from app.identity.roles import Permission
+from app.identity.dependencies import Access, Requires
+from app.identity.permissions import Permission
 from app.tenancy import repository, service
-from app.tenancy.dependencies import ActingTenant
 from app.tenancy.models import Tenant
-from app.tenancy.schemas import TenantCreate, TenantOut, TenantUpdate
+from app.tenancy.schemas import TenantCreate, TenantCreated, TenantOut, TenantUpdate
 
 router = APIRouter(prefix="/api/v1/tenants", tags=["tenants"])
+FIRST_ADMIN_ROLE = "tenant_admin"
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+TenantReader = Annotated[Access, Depends(Requires(Permission.TENANTS_READ))]
+TenantWriter = Annotated[Access, Depends(Requires(Permission.TENANTS_WRITE))]
 
 
 def etag(tenant: Tenant) -> str:
@@ -46,8 +51,9 @@ def parse_if_match(value: str | None) -> int | None:
     return int(match.group(1))
 
 
-@router.post("", status_code=201, response_model=TenantOut,
-             summary="Create a tenant under a parent the caller administers")
+@router.post("", status_code=201, response_model=TenantCreated,
+             summary="Create a tenant under a parent the caller administers, optionally with "
+             "its first admin")
 async def create_tenant(
     request: Request, body: TenantCreate, principal: CurrentPrincipal, session: ScopedSession,
     settings: AppSettings,
@@ -56,11 +62,19 @@ async def create_tenant(
 
     async def create() -> tuple[int, dict[str, object]]:
         tenant = await service.create_child(session, caller=principal, data=body, parent=parent)
-        return 201, service.to_out(tenant, parent.code).model_dump(mode="json")
+        out = TenantCreated(**service.to_out(tenant, parent.code).model_dump())
+        if body.admin is not None:
+            data = UserCreate(**body.admin.model_dump(), roles=[FIRST_ADMIN_ROLE])
+            new = await users.create(session, caller=principal, tenant=tenant, data=data,
+                                     pointer="/admin", lock=False)
+            out.admin = UserCreated(**users.to_out(new.user, new.status, tenant.code).model_dump(),
+                                    initial_password=new.initial_password, totp_uri=new.totp_uri)
+        return 201, out.model_dump(mode="json")
 
     return await idempotent(
-        request, session, tenant_id=parent.id, principal_id=principal.client_id, body=body,
+        request, session, tenant_id=parent.id, principal_id=str(principal.id), body=body,
         ttl_seconds=settings.idempotency_ttl_seconds, create=create,
+        redact=frozenset({"admin.initial_password", "admin.totp_uri"}),
         headers=lambda doc: {"ETag": f'"{doc["version"]}"',
                              "Location": f"{router.prefix}/{doc['code']}"},
     )
@@ -77,10 +91,9 @@ async def list_tenants(
 
 
 @router.get("/{tenant}", response_model=TenantOut)
-async def get_tenant(
-    tenant: ActingTenant, principal: CurrentPrincipal, session: ScopedSession, response: Response
-) -> TenantOut:
-    principal.require(Permission.TENANTS_READ, tenant)
+async def get_tenant(access: TenantReader, session: ScopedSession, response: Response
+                     ) -> TenantOut:
+    tenant = access.tenant
     [(_, parent_code)] = await repository.with_parent_codes(session, [tenant])
     response.headers["ETag"] = etag(tenant)
     return service.to_out(tenant, parent_code)
@@ -89,10 +102,10 @@ async def get_tenant(
 @router.get("/{tenant}/children", response_model=Page[TenantOut],
             summary="List direct children, or the whole subtree with recursive=true")
 async def list_children(
-    tenant: ActingTenant, principal: CurrentPrincipal, session: ScopedSession,
+    access: TenantReader, session: ScopedSession,
     cursor: str | None = None, limit: Limit = DEFAULT_LIMIT, recursive: bool = False,
 ) -> Page[TenantOut]:
-    principal.require(Permission.TENANTS_READ, tenant)
+    tenant = access.tenant
     after = decode_cursor(cursor, str)
     if recursive:
         rows = await repository.subtree(session, tenant, after_path=after[0] if after else None,
@@ -106,11 +119,11 @@ async def list_children(
 @router.patch("/{tenant}", response_model=TenantOut,
               summary="Rename, suspend or resume a tenant (If-Match required)")
 async def update_tenant(
-    tenant: ActingTenant, body: TenantUpdate, principal: CurrentPrincipal,
-    session: ScopedSession, response: Response,
+    access: TenantWriter, body: TenantUpdate, session: ScopedSession, response: Response,
     if_match: Annotated[str | None, Header()] = None,
 ) -> TenantOut:
-    updated = await service.update(session, caller=principal, tenant=tenant, data=body,
+    updated = await service.update(session, caller=access.principal, tenant=access.tenant,
+                                   data=body,
                                    expected_version=parse_if_match(if_match))
     [(_, parent_code)] = await repository.with_parent_codes(session, [updated])
     response.headers["ETag"] = etag(updated)

@@ -18,7 +18,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.identity.auth import Operator
+from app.identity.callers import Operator
 from app.tenancy import repository, service
 from app.tenancy.models import ALLOWED_CHILD_KINDS, Tenant, TenantKind
 from app.tenancy.schemas import TenantCreate, TenantUpdate

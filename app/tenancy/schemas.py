@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.core.validation import Name
+from app.identity.access_schemas import Email, ExternalId, Password, UserCreated, Username
 from app.tenancy.models import TenantKind, TenantStatus
 
 TENANT_CODE_PATTERN = r"^[A-Z0-9][A-Z0-9_-]{0,31}$"
@@ -26,6 +27,21 @@ class TenantCreate(BaseModel):
     name: TenantName
     kind: TenantKind
     parent: TenantCode = Field(description="Code of the parent tenant.")
+    admin: TenantAdmin | None = Field(
+        default=None, description="The unit's first administrator, created in the same "
+        "transaction with the tenant_admin role; it can sign in at once.")
+
+
+class TenantAdmin(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: Username
+    display_name: Name
+    email: Email | None = None
+    external_id: ExternalId | None = None
+    password: Password | None = Field(
+        default=None, description="Omit to have one generated and returned once.")
+    totp_required: bool = False
 
 
 class TenantUpdate(BaseModel):
@@ -49,3 +65,8 @@ class TenantOut(BaseModel):
     version: int
     created_at: datetime
     updated_at: datetime
+
+
+class TenantCreated(TenantOut):
+    admin: UserCreated | None = Field(default=None,
+                                      description="The first administrator, when requested.")

@@ -108,10 +108,24 @@ def current_scope(session: Session | AsyncSession) -> TenantScope | None:
     return scope
 
 
-def _scope_criteria(cls: type, scope: TenantScope) -> ColumnElement[bool]:
+def ancestor_ids(scope: TenantScope) -> list[uuid.UUID]:
+    """The tenants on the paths of the scope's roots: each root and its ancestors."""
+    return sorted({uuid.UUID(part) for prefix in scope.prefixes
+                   for part in prefix.strip("/").split("/") if part})
+
+
+def is_inherited(cls: type) -> bool:
+    """Definitions (roles, identity providers, forms) a tenant's descendants inherit."""
+    return getattr(cls, "__tenant_visibility__", None) == "inherited"
+
+
+def _scope_criteria(cls: type, scope: TenantScope, *, reading: bool) -> ColumnElement[bool]:
     if cls is Tenant:
         return path_in_scope(Tenant.path, scope)
-    return cls.tenant_id.in_(visible_tenant_ids(scope))  # type: ignore[attr-defined, no-any-return]
+    owned = cls.tenant_id.in_(visible_tenant_ids(scope))  # type: ignore[attr-defined]
+    if reading and is_inherited(cls):
+        return or_(owned, cls.tenant_id.in_(ancestor_ids(scope)))  # type: ignore[attr-defined]
+    return owned  # type: ignore[no-any-return]
 
 
 @cache
@@ -151,18 +165,22 @@ def _scope_orm_statement(state: ORMExecuteState) -> None:
     if state.is_insert:
         raise ScopeViolation("bulk INSERT on a tenant-scoped model: add objects to the session "
                              "so each row's tenant is checked")
+    reading = state.is_select
     state.statement = state.statement.options(
-        *(_criteria_option(state.session, cls, scope) for cls in scoped)
+        *(_criteria_option(state.session, cls, scope, reading) for cls in scoped)
     )
 
 
-def _criteria_option(session: Session, cls: type, scope: TenantScope) -> Any:
-    """The loader-criteria option for ``cls``, built once per session and scope."""
-    options: dict[tuple[type, TenantScope], Any] = session.info.setdefault(OPTIONS_KEY, {})
-    option = options.get((cls, scope))
+def _criteria_option(session: Session, cls: type, scope: TenantScope, reading: bool) -> Any:
+    """The loader-criteria option for ``cls``, built once per session, scope and mode.
+
+    Reads of inherited definitions also see the ancestors' rows; writes never do."""
+    options: dict[tuple[type, TenantScope, bool], Any] = session.info.setdefault(
+        OPTIONS_KEY, {})
+    option = options.get((cls, scope, reading))
     if option is None:
-        option = options[(cls, scope)] = with_loader_criteria(
-            cls, _scope_criteria(cls, scope), include_aliases=True)
+        option = options[(cls, scope, reading)] = with_loader_criteria(
+            cls, _scope_criteria(cls, scope, reading=reading), include_aliases=True)
     return option
 
 
@@ -183,7 +201,8 @@ def _remember_loaded(tenant: Tenant, context: Any) -> None:
 @event.listens_for(Session, "before_flush")
 def _check_new_rows(session: Session, _ctx: UOWTransaction, _instances: object) -> None:
     new_scoped = [o for o in session.new if isinstance(o, (Tenant, TenantOwned))]
-    if not new_scoped:
+    inherited = [o for o in (*session.dirty, *session.deleted) if is_inherited(type(o))]
+    if not new_scoped and not inherited:
         return
     scope = current_scope(session)
     if scope is None:
@@ -194,6 +213,11 @@ def _check_new_rows(session: Session, _ctx: UOWTransaction, _instances: object) 
         if isinstance(obj, Tenant):
             _remember(session, obj)
     known: dict[uuid.UUID, str] = session.info.get(KNOWN_TENANTS_KEY, {})
+    for obj in inherited:
+        path = known.get(obj.tenant_id)
+        if path is None or not scope.covers(path):
+            raise ScopeViolation(f"{type(obj).__name__} row inherited from an ancestor is "
+                                 "read-only here")
     for obj in new_scoped:
         referenced: list[str | None]
         if isinstance(obj, Tenant):

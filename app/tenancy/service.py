@@ -12,8 +12,9 @@ from sqlalchemy.orm.exc import StaleDataError
 from app.audit import service as audit
 from app.core.db import new_id, utcnow
 from app.core.problems import Problem, conflict, invalid, not_found, precondition_failed
-from app.identity.auth import Caller
-from app.identity.roles import Permission
+from app.identity.callers import Caller
+from app.identity.permissions import Permission
+from app.identity.policy import authorize
 from app.tenancy import repository
 from app.tenancy.models import (
     ALLOWED_CHILD_KINDS,
@@ -85,7 +86,7 @@ async def create_child(
 ) -> Tenant:
     """Create ``data`` under ``parent``, which the caller has already resolved (it also keys
     the idempotency record, so it is looked up once)."""
-    caller.require(Permission.TENANTS_WRITE, parent)
+    authorize(caller, Permission.TENANTS_WRITE, parent)
     check_child_kind(parent, data.kind)
     await lock_active_lineage(session, parent)
     tenant_id = new_id()
@@ -104,14 +105,14 @@ async def update(
     session: AsyncSession, *, caller: Caller, tenant: Tenant, data: TenantUpdate,
     expected_version: int | None,
 ) -> Tenant:
-    caller.require(Permission.TENANTS_WRITE, tenant)
+    authorize(caller, Permission.TENANTS_WRITE, tenant)
     lineage = await repository.lock_lineage(session, tenant, exclusive=True)
     if expected_version is not None and expected_version != tenant.version:
         raise version_mismatch(tenant)
     before = snapshot(tenant)
     changes = data.model_dump(exclude_unset=True, exclude_none=True)
     if "status" in changes and changes["status"] != tenant.status:
-        caller.require_above(Permission.TENANTS_WRITE, tenant)
+        authorize(caller, Permission.TENANTS_WRITE, tenant, from_ancestor=True)
     elif changes:
         ensure_active(lineage)
     for field, value in changes.items():
