@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, ProgrammingError
@@ -11,7 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.core.db import Base
 from tests.conftest import Backend, only_postgresql
-from tests.platform import Platform
+from tests.platform import Platform, sign_in
+
+PASSWORD = "mật-khẩu-đủ-dài-1"
 
 pytestmark = only_postgresql()
 
@@ -37,9 +40,9 @@ async def tenant_path(backend: Backend, code: str) -> str:
     return path
 
 
-# Filled by other tests (idempotency, sign-in); their isolation is asserted there.
-MAY_BE_EMPTY = frozenset({"idempotency_keys", "authorization_codes", "refresh_tokens",
-                          "login_flows", "identity_providers", "roles", "users"})
+# Rows in flight that the fixture below does not make: an idempotency record (covered in
+# tests/test_idempotency.py) and a federated sign-in between redirect and callback.
+MAY_BE_EMPTY = frozenset({"idempotency_keys", "login_flows"})
 SCOPED_TABLES = sorted(
     [*(t.name for t in Base.metadata.sorted_tables if "tenant_id" in t.c), "tenants"]
 )
@@ -84,9 +87,16 @@ async def test_service_role_is_unprivileged_and_owns_nothing(backend: Backend) -
 
 
 async def test_unscoped_select_as_service_role_returns_no_rows(
-    backend: Backend, platform: Platform
+    backend: Backend, platform: Platform, client: httpx.AsyncClient
 ) -> None:
-    await platform.province_with_admin()
+    province, admin = await platform.province_with_admin()
+    user = await platform.user_for(province, ["officer"], by=admin, password=PASSWORD)
+    await platform.role_for(province, "rls_role", ["cases:read"], by=admin)
+    await sign_in(client, province, user["username"], PASSWORD)  # a code and a refresh token
+    await client.put(f"/api/v1/tenants/{province}/identity-provider", headers=admin.headers,
+                     json={"display_name": "SSO", "issuer": "https://sso.example.vn",
+                           "client_id": "nentang", "client_secret": "s3cret-value",
+                           "match_claim": "sub"})
     engine = app_role_engine(backend)
     try:
         for table in SCOPED_TABLES:
@@ -178,3 +188,36 @@ async def test_insert_outside_scope_is_refused_by_the_policy(
                     {"t": b_id, "i": uuid.uuid4()})
     finally:
         await engine.dispose()
+
+
+async def test_inherited_definitions_are_readable_below_but_writable_only_in_place(
+    backend: Backend, platform: Platform
+) -> None:
+    """A commune's scope reads its province's custom roles; it cannot change or add them."""
+    province, admin = await platform.province_with_admin()
+    commune = await platform.tenant(province, "commune", by=admin)
+    sibling, _ = await platform.province_with_admin()
+    await platform.role_for(province, "inherited_role", ["cases:read"], by=admin)
+    await platform.role_for(sibling, "foreign_role", ["cases:read"])
+    province_id = await superuser_scalar(backend, "SELECT id FROM tenants WHERE code = :c",
+                                         c=province)
+    engine = app_role_engine(backend)
+    scope = text("SELECT set_config('nentang.scope', :s, true)")
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(scope, {"s": await tenant_path(backend, commune)})
+            keys = set((await conn.execute(text("SELECT key FROM roles"))).scalars())
+            assert "inherited_role" in keys and "foreign_role" not in keys
+            for statement in ("UPDATE roles SET name = 'x'", "DELETE FROM roles"):
+                assert (await conn.execute(text(statement))).rowcount == 0
+        with pytest.raises(ProgrammingError, match="row-level security"):
+            async with engine.begin() as conn:
+                await conn.execute(scope, {"s": await tenant_path(backend, commune)})
+                await conn.execute(text(
+                    "INSERT INTO roles (tenant_id, key, name, permissions, created_at, "
+                    "updated_at) VALUES (:t, 'planted', 'x', '[]', now(), now())"),
+                    {"t": province_id})
+    finally:
+        await engine.dispose()
+    assert await superuser_scalar(
+        backend, "SELECT name FROM roles WHERE key = 'inherited_role'") == "inherited_role"

@@ -197,3 +197,28 @@ def test_repositories_use_mapped_classes_not_core_tables() -> None:
         if re.search(r"\btext\(", source) and str(path) not in allowed_text:
             offenders.append(f"{path}: text()")
     assert offenders == []
+
+
+async def test_inherited_definitions_are_read_only_below(app: Any, platform: Platform) -> None:
+    """The app wall lets a commune read its province's roles, never change or delete them."""
+    from sqlalchemy import delete, update
+
+    from app.identity.models import Role
+
+    province, admin = await platform.province_with_admin()
+    commune = await platform.tenant(province, "commune", by=admin)
+    sibling, _ = await platform.province_with_admin()
+    await platform.role_for(province, "scope_inherited", ["cases:read"], by=admin)
+    await platform.role_for(sibling, "scope_foreign", ["cases:read"])
+    commune_path = (await _tenant(app, commune)).path
+    async with app.state.db.sessionmaker() as session:
+        await apply_scope(session, TenantScope.of_paths([commune_path]))
+        for statement in (update(Role).values(name="x"), delete(Role)):
+            assert (await session.execute(statement)).rowcount == 0  # type: ignore[attr-defined]
+        roles = {r.key: r for r in (await session.execute(select(Role))).scalars()}
+        assert "scope_inherited" in roles and "scope_foreign" not in roles
+        assert roles["scope_inherited"].name == "scope_inherited"
+        roles["scope_inherited"].name = "changed below"
+        with pytest.raises(ScopeViolation):
+            await session.flush()
+        await session.rollback()
