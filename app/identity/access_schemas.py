@@ -33,7 +33,9 @@ Email = Annotated[str, StringConstraints(max_length=255, pattern=r"^[^@\s]+@[^@\
 Password = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
 
-class UserCreate(BaseModel):
+class UserFields(BaseModel):
+    """A new user's own fields; also the ``admin`` block of a new tenant."""
+
     model_config = ConfigDict(extra="forbid")
 
     username: Username
@@ -45,6 +47,9 @@ class UserCreate(BaseModel):
     totp_required: bool = Field(
         default=False, description="Require a TOTP code at local sign-in; the response "
         "carries the enrolment URI once.")
+
+
+class UserCreate(UserFields):
     roles: list[RoleKey] = Field(default_factory=list, max_length=16,
                                  description="Roles granted at this tenant.")
 

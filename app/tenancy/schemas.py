@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.core.validation import Name
-from app.identity.access_schemas import Email, ExternalId, Password, UserCreated, Username
+from app.identity.access_schemas import UserCreated, UserFields
 from app.tenancy.models import TenantKind, TenantStatus
 
 TENANT_CODE_PATTERN = r"^[A-Z0-9][A-Z0-9_-]{0,31}$"
@@ -27,21 +27,9 @@ class TenantCreate(BaseModel):
     name: TenantName
     kind: TenantKind
     parent: TenantCode = Field(description="Code of the parent tenant.")
-    admin: TenantAdmin | None = Field(
+    admin: UserFields | None = Field(
         default=None, description="The unit's first administrator, created in the same "
         "transaction with the tenant_admin role; it can sign in at once.")
-
-
-class TenantAdmin(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    username: Username
-    display_name: Name
-    email: Email | None = None
-    external_id: ExternalId | None = None
-    password: Password | None = Field(
-        default=None, description="Omit to have one generated and returned once.")
-    totp_required: bool = False
 
 
 class TenantUpdate(BaseModel):
