@@ -10,6 +10,8 @@ changing, revoking and rotating their secrets, and authentication for the token 
   principal's live state (:mod:`app.identity.principals`).
 * **Scopes** limit what the client's tokens may do below what its roles allow. A token
   request may ask for a narrower set (the OAuth ``scope`` parameter), never a wider one.
+  The limit is written into each token, so a changed limit applies to tokens issued after
+  the change; to cut off tokens already issued, disable the client.
 * **Rate limit**: ``rate_limit_per_minute`` overrides the platform default for this client
   (:mod:`app.identity.ratelimit`); only a platform administrator may set it above the default.
 * **Last use**: ``last_used_at`` is the time of the client's last token request. Its last
@@ -36,20 +38,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit import service as audit
 from app.core.db import utcnow
 from app.core.problems import Problem, conflict, invalid, not_found
-from app.identity import principals, roles
+from app.identity import grants, principals
 from app.identity.callers import Caller, Principal
 from app.identity.models import ApiClient, PrincipalKind, PrincipalStatus, RoleGrant
 from app.identity.models import Principal as PrincipalRow
-from app.identity.permissions import Permission, builtin_permissions
+from app.identity.permissions import Permission, builtin_permissions, known_permissions
 from app.identity.policy import authorize, check_delegable
 from app.tenancy.models import Tenant
 from app.tenancy.service import lock_active_lineage
 
 CLIENT_ID_PREFIX = "ntc_"
 _DUMMY_HASH = hashlib.sha256(b"timing-equaliser").hexdigest()
-_KNOWN = frozenset(p.value for p in Permission)
-
-
 def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -206,21 +205,6 @@ async def get_client(session: AsyncSession, *, caller: Caller, tenant: Tenant,
     return await _view(session, tenant, client, principal.status)
 
 
-async def _check_may_manage(session: AsyncSession, caller: Caller, tenant: Tenant,
-                            client: ApiClient) -> None:
-    """Changing a client or its secret is taking over what it holds: the caller must hold
-    every permission of each of the client's roles."""
-    keys = (await session.execute(
-        select(RoleGrant.role)
-        .where(RoleGrant.tenant_id == client.tenant_id,
-               RoleGrant.principal_id == client.principal_id)
-        .distinct().order_by(RoleGrant.role)
-    )).scalars().all()
-    for key in keys:
-        role = await roles.resolve(session, tenant, key)
-        check_delegable(caller, tenant, role.permissions, f"Managing a holder of '{key}'")
-
-
 def _refuse_null(changes: dict[str, Any], field: str) -> None:
     if field in changes and changes[field] is None:
         raise invalid(f"/{field}", f"'{field}' cannot be null; leave it out to keep it.")
@@ -240,12 +224,12 @@ async def update_client(
     _refuse_null(changes, "name")
     _refuse_null(changes, "status")
     client, principal = await _find(session, tenant, client_id)
-    await _check_may_manage(session, caller, tenant, client)
+    await grants.check_may_manage(session, caller, tenant, client.tenant_id, client.principal_id)
     if "scopes" in changes:
         scope_values = _scope_values(changes["scopes"])
         _check_scopes(caller, tenant,
                       None if scope_values is None else map(Permission, scope_values))
-    if changes.get("rate_limit_per_minute") is not None:
+    if changes.get("rate_limit_per_minute") not in (None, client.rate_limit_per_minute):
         _check_rate_limit(caller, tenant, changes["rate_limit_per_minute"], default_rate_limit)
     status = changes.get("status")
     if (status == PrincipalStatus.DISABLED and principal.status != status
@@ -285,7 +269,7 @@ async def rotate_secret(
     if overlap_seconds < 0:
         raise invalid("/overlap_seconds", "The overlap cannot be negative.")
     client, principal = await _find(session, tenant, client_id)
-    await _check_may_manage(session, caller, tenant, client)
+    await grants.check_may_manage(session, caller, tenant, client.tenant_id, client.principal_id)
     await lock_active_lineage(session, tenant)
     secret = secrets.token_urlsafe(32)
     if overlap_seconds > 0:
@@ -341,7 +325,7 @@ def effective_scopes(allowed: Sequence[str] | None,
     None is no limit. Asking for more than allowed is ``invalid_scope``."""
     if allowed is None:
         return requested
-    limit = frozenset(Permission(p) for p in allowed if p in _KNOWN)
+    limit = known_permissions(allowed)
     if requested is None:
         return limit
     beyond = sorted(requested - limit)

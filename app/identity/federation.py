@@ -509,8 +509,9 @@ _USERNAME_BASE_MAX = 56  # leaves room for a "-N" suffix within the 64 allowed
 
 @dataclass(frozen=True)
 class ProviderCaller:
-    """The provider creating an official just in time. It holds what its configuration
-    grants, at the sign-in tenant only: creating users, with the configured roles."""
+    """The provider creating an official just in time, as the caller of
+    :func:`app.identity.users.create` at the sign-in tenant (the only place it is used): it
+    holds what its configuration grants, creating users with the configured roles."""
 
     issuer: str
     permissions: frozenset[Permission]

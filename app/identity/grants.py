@@ -12,16 +12,16 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
 from app.core.problems import conflict, invalid, not_found
 from app.identity import roles
 from app.identity.callers import Caller
-from app.identity.models import ApiClient, RoleGrant, User
+from app.identity.models import ApiClient, Role, RoleGrant, User
 from app.identity.models import Principal as PrincipalRow
-from app.identity.permissions import Permission
+from app.identity.permissions import Permission, builtin_permissions, known_permissions
 from app.identity.policy import authorize, check_delegable
 from app.tenancy import repository as tenants
 from app.tenancy.models import Tenant, path_upper
@@ -128,3 +128,32 @@ async def revoke(session: AsyncSession, *, caller: Caller, node: Tenant,
     await session.flush()
     await audit.record(session, tenant_id=node.id, actor=caller.actor, action="grant.revoke",
                        resource_type="grant", resource_id=str(grant_id), before=before)
+
+
+async def check_may_manage(session: AsyncSession, caller: Caller, tenant: Tenant,
+                           home_id: uuid.UUID, principal_id: uuid.UUID) -> None:
+    """Managing a principal (disabling it, resetting its password or secret) is taking over
+    what it holds: the caller must hold, at the principal's home ``tenant``, every permission
+    of each of its roles (built-in, or custom wherever defined; a grant below the home is
+    covered, since grants cover subtrees). A role the caller cannot even see counts as
+    holding everything."""
+    held = (await session.execute(
+        select(RoleGrant.role, RoleGrant.role_tenant_id)
+        .where(RoleGrant.tenant_id == home_id, RoleGrant.principal_id == principal_id)
+        .distinct().order_by(RoleGrant.role)
+    )).all()
+    custom_keys = sorted({(t, k) for k, t in held if t is not None})
+    custom: dict[tuple[uuid.UUID, str], list[str]] = {}
+    if custom_keys:
+        custom = {(r.tenant_id, r.key): r.permissions for r in (await session.execute(
+            select(Role).where(tuple_(Role.tenant_id, Role.key).in_(custom_keys))
+        )).scalars()}
+    for key, role_tenant_id in held:
+        if role_tenant_id is None:
+            perms = builtin_permissions(key)
+        else:
+            names = custom.get((role_tenant_id, key))
+            perms = None if names is None else known_permissions(names)
+        if perms is None:  # a role the caller cannot even see: it cannot be weaker
+            perms = frozenset(Permission)
+        check_delegable(caller, tenant, perms, f"Managing a holder of '{key}'")

@@ -74,14 +74,11 @@ async def _form(request: Request) -> dict[str, str]:
 
 def _token_response(tokens: TokenService, principal: Principal,
                     issued: login.IssuedSession | None = None) -> JSONResponse:
-    body: dict[str, Any] = TokenResponse(
+    body = TokenResponse(
         access_token=tokens.issue(str(principal.id), principals.token_claims(principal)),
-        expires_in=tokens.ttl).model_dump()
-    if issued is not None:
-        body["refresh_token"] = issued.refresh_token
-        if issued.scope:
-            body["scope"] = issued.scope
-    return JSONResponse(body, headers=NO_STORE)
+        expires_in=tokens.ttl, refresh_token=issued.refresh_token if issued else None,
+        scope=" ".join(sorted(principal.scopes)) if principal.scopes is not None else None)
+    return JSONResponse(body.model_dump(exclude_none=True), headers=NO_STORE)
 
 
 def _public_client(form: dict[str, str]) -> str:

@@ -8,6 +8,7 @@ the node's whole subtree.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 
@@ -66,6 +67,14 @@ ROLE_DESCRIPTIONS: dict[str, str] = {
 
 def builtin_permissions(role: str) -> frozenset[Permission] | None:
     return BUILTIN_ROLES.get(role)
+
+
+KNOWN_PERMISSIONS = frozenset(p.value for p in Permission)
+
+
+def known_permissions(names: Iterable[str] | None) -> frozenset[Permission]:
+    """The permissions named in a stored list, ignoring names a later release dropped."""
+    return frozenset(Permission(n) for n in names or () if n in KNOWN_PERMISSIONS)
 
 
 def parse_permissions(values: list[str]) -> frozenset[Permission]:

@@ -21,12 +21,10 @@ from app.core.problems import Problem
 from app.identity.callers import Grant, Principal
 from app.identity.models import ApiClient, PrincipalStatus, Role, RoleGrant, User
 from app.identity.models import Principal as PrincipalRow
-from app.identity.permissions import Permission, builtin_permissions
+from app.identity.permissions import Permission, builtin_permissions, known_permissions
 from app.identity.tokens import invalid_token
 from app.tenancy.models import Tenant, TenantStatus
 from app.tenancy.scope import TenantScope, apply_scope
-
-_KNOWN = frozenset(p.value for p in Permission)
 
 
 def path_ids(path: str) -> list[uuid.UUID]:
@@ -64,7 +62,8 @@ async def load(
     await apply_scope(session, TenantScope.platform("load principal"))
     rows = (await session.execute(
         select(PrincipalRow.kind, PrincipalRow.status, User.username, ApiClient.client_id,
-               ApiClient.rate_limit_per_minute, RoleGrant.role, RoleGrant.role_tenant_id,
+               ApiClient.rate_limit_per_minute, ApiClient.scopes.label("client_scopes"),
+               RoleGrant.role, RoleGrant.role_tenant_id,
                Tenant.id, Tenant.path)
         .select_from(PrincipalRow)
         .outerjoin(User, and_(User.tenant_id == PrincipalRow.tenant_id,
@@ -99,7 +98,7 @@ async def load(
             select(Role.tenant_id, Role.key, Role.permissions)
             .where(tuple_(Role.tenant_id, Role.key).in_(custom_keys))
         )).all():
-            custom[(tenant_id, key)] = frozenset(Permission(p) for p in names if p in _KNOWN)
+            custom[(tenant_id, key)] = known_permissions(names)
 
     grants: list[Grant] = []
     for r in granted:
@@ -109,6 +108,11 @@ async def load(
             custom.get((r.role_tenant_id, r.role), frozenset()) if r.role_tenant_id is not None
             else builtin_permissions(r.role) or frozenset())
         grants.append(Grant(r.role, r.id, r.path, allowed))
+    if first.client_scopes is not None:
+        # A client's allowed scopes are read live too: narrowing them narrows tokens
+        # already issued, on their next request.
+        allowed = known_permissions(first.client_scopes)
+        scopes = allowed if scopes is None else scopes & allowed
     return Principal(id=principal_id, kind=first.kind, name=name, client_id=client_id,
                      home_tenant_id=home_tenant_id, grants=tuple(grants), scopes=scopes,
                      rate_limit_per_minute=first.rate_limit_per_minute)

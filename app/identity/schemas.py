@@ -23,7 +23,8 @@ Scopes = Annotated[
     list[Permission],
     Field(min_length=1, max_length=len(Permission),
           description="Permissions this client's tokens are limited to, whatever its roles "
-          "allow; null for no limit. You must hold each one yourself at this tenant.",
+          "allow; null for no limit. You must hold each one yourself at this tenant. A change "
+          "applies to tokens issued after it.",
           examples=[["tenants:read", "submissions:create"]]),
 ]
 RateLimit = Annotated[
@@ -101,3 +102,8 @@ class TokenResponse(BaseModel):
     access_token: str
     token_type: str = "Bearer"  # noqa: S105 (the OAuth token type, not a secret)
     expires_in: int
+    refresh_token: str | None = Field(
+        default=None, description="authorization_code and refresh_token grants only; "
+        "rotated on every use.")
+    scope: str | None = Field(default=None, description="Present when the token is narrowed "
+                              "to a set of permissions.")

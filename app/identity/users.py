@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit import service as audit
 from app.core.db import utcnow
 from app.core.problems import Problem, conflict, invalid, not_found
-from app.identity import passwords, roles
+from app.identity import grants, passwords, roles
 from app.identity.access_schemas import UserCreate, UserOut, UserUpdate
 from app.identity.callers import Caller
 from app.identity.models import Principal as PrincipalRow
@@ -146,24 +146,11 @@ async def _principal_row(session: AsyncSession, user: User) -> PrincipalRow:
     )).scalar_one()
 
 
-async def _check_may_manage(session: AsyncSession, caller: Caller, tenant: Tenant,
-                            user: User) -> None:
-    """Managing a user (disabling, resetting a password) is taking over what it holds: the
-    caller must hold every permission of the user's grants at each grant's node."""
-    rows = (await session.execute(
-        select(RoleGrant.role, RoleGrant.role_tenant_id, RoleGrant.node_id)
-        .where(RoleGrant.tenant_id == user.tenant_id, RoleGrant.principal_id == user.principal_id)
-    )).all()
-    for role_key, _role_tenant, _node in rows:
-        role = await roles.resolve(session, tenant, role_key)
-        check_delegable(caller, tenant, role.permissions, f"Managing a holder of '{role_key}'")
-
-
 async def update(session: AsyncSession, *, caller: Caller, tenant: Tenant, user_id: uuid.UUID,
                  data: UserUpdate) -> tuple[User, str]:
     authorize(caller, Permission.USERS_WRITE, tenant)
     user, status = await get(session, tenant, user_id)
-    await _check_may_manage(session, caller, tenant, user)
+    await grants.check_may_manage(session, caller, tenant, user.tenant_id, user.principal_id)
     await lock_active_lineage(session, tenant)
     principal = await _principal_row(session, user)
     before = snapshot(user, status)
@@ -196,7 +183,7 @@ async def reset_password(session: AsyncSession, *, caller: Caller, tenant: Tenan
     """Set a new password and lift any lockout. Returns the password when generated."""
     authorize(caller, Permission.USERS_WRITE, tenant)
     user, _status = await get(session, tenant, user_id)
-    await _check_may_manage(session, caller, tenant, user)
+    await grants.check_may_manage(session, caller, tenant, user.tenant_id, user.principal_id)
     generated = password is None
     if password is None:
         password = passwords.generate_password()
@@ -218,7 +205,7 @@ async def enrol_totp(session: AsyncSession, *, caller: Caller, tenant: Tenant,
     """Issue a new TOTP secret (replacing any old one) and require it at sign-in."""
     authorize(caller, Permission.USERS_WRITE, tenant)
     user, _status = await get(session, tenant, user_id)
-    await _check_may_manage(session, caller, tenant, user)
+    await grants.check_may_manage(session, caller, tenant, user.tenant_id, user.principal_id)
     await lock_active_lineage(session, tenant)
     secret = passwords.new_totp_secret()
     user.totp_secret, user.totp_last_step, user.totp_required = secret, None, True
