@@ -5,15 +5,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.tenancy.models import Tenant, parent_path, path_upper
 from app.tenancy.scope import current_scope
 
+_BY_CODE = select(Tenant).where(Tenant.code == bindparam("code"))
+
 
 async def get_by_code(session: AsyncSession, code: str) -> Tenant | None:
-    result = await session.execute(select(Tenant).where(Tenant.code == code))
+    """One tenant by code; the statement is built once, as it runs on every request."""
+    result = await session.execute(_BY_CODE, {"code": code})
     return result.scalar_one_or_none()
 
 

@@ -24,6 +24,7 @@ criteria apply to the mapped classes themselves (``tests/test_scope.py`` checks 
 from __future__ import annotations
 
 import uuid
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
@@ -137,31 +138,40 @@ def _scoped_classes_by_table() -> dict[Table, type]:
     }
 
 
-def _scoped_classes_in(statement: Any) -> set[type]:
+# Statements built once and executed on every request (e.g. the tenant lookup by code) are
+# walked once; statements built per call are not remembered past their last use.
+_SCOPED_IN: weakref.WeakKeyDictionary[Any, frozenset[type]] = weakref.WeakKeyDictionary()
+
+
+def _scoped_classes_in(statement: Any) -> frozenset[type]:
     """Every scoped model the statement reads or writes, wherever it appears: the top-level
     entities, ``select_from``, joins, subqueries, CTEs, unions and bare columns."""
+    cached = _SCOPED_IN.get(statement)
+    if cached is not None:
+        return cached
     by_table = _scoped_classes_by_table()
     found: set[type] = set()
     for element in visitors.iterate(statement):
         table = element if isinstance(element, Table) else getattr(element, "table", None)
         if isinstance(table, Table) and table in by_table:
             found.add(by_table[table])
-    return found
+    result = _SCOPED_IN[statement] = frozenset(found)
+    return result
 
 
 @event.listens_for(Session, "do_orm_execute")
 def _scope_orm_statement(state: ORMExecuteState) -> None:
     if not (state.is_select or state.is_update or state.is_delete or state.is_insert):
         return
+    scope = current_scope(state.session)
+    if scope is not None and scope.is_platform:
+        return  # sees everything: no need to walk the statement
     scoped = _scoped_classes_in(state.statement)
     if not scoped:
         return
-    scope = current_scope(state.session)
     if scope is None:
         names = ", ".join(sorted(c.__name__ for c in scoped))
         raise ScopeNotSet(f"tenant-scoped statement on {names} in a session without a scope")
-    if scope.is_platform:
-        return
     if state.is_insert:
         raise ScopeViolation("bulk INSERT on a tenant-scoped model: add objects to the session "
                              "so each row's tenant is checked")
