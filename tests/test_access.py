@@ -329,3 +329,16 @@ def test_every_tenant_route_declares_its_permission(app: Any) -> None:
         if isinstance(r, APIRoute) and r.path.startswith("/api/v1/tenants/{tenant}")
         and not declared(r.dependant))
     assert not undeclared, f"routes without Requires(...): {undeclared}"
+
+
+async def test_a_local_system_can_hold_a_custom_role(platform: Platform,
+                                                     client: httpx.AsyncClient) -> None:
+    province, admin = await platform.province_with_admin()
+    await platform.role_for(province, "tra_cuu", ["tenants:read", "cases:read"], by=admin)
+    system = await platform.client_for(province, ["tra_cuu"], by=admin)
+    me = (await client.get("/api/v1/me", headers=system.headers)).json()
+    assert me["grants"] == [{"role": "tra_cuu", "tenant": province,
+                             "permissions": ["cases:read", "tenants:read"]}]
+    unknown = await client.post(f"/api/v1/tenants/{province}/clients", headers=admin.headers,
+                                json={"name": "x", "roles": ["officer", "khong_co"]})
+    assert unknown.status_code == 422 and unknown.json()["errors"][0]["pointer"] == "/roles/1"

@@ -39,10 +39,11 @@ from app.audit import service as audit
 from app.core.db import utcnow
 from app.core.problems import Problem, conflict, invalid, not_found
 from app.identity import grants, principals
+from app.identity import roles as role_catalogue
 from app.identity.callers import Caller, Principal
 from app.identity.models import ApiClient, PrincipalKind, PrincipalStatus, RoleGrant
 from app.identity.models import Principal as PrincipalRow
-from app.identity.permissions import Permission, builtin_permissions, known_permissions
+from app.identity.permissions import Permission, known_permissions
 from app.identity.policy import authorize, check_delegable
 from app.tenancy.models import Tenant
 from app.tenancy.service import lock_active_lineage
@@ -81,15 +82,6 @@ def snapshot(client: ApiClient, status: str) -> dict[str, Any]:
             "rate_limit_per_minute": client.rate_limit_per_minute}
 
 
-def check_delegable_roles(caller: Caller, tenant: Tenant, roles: Sequence[str]) -> None:
-    """A caller may hand out only roles whose permissions it holds itself at ``tenant``."""
-    for index, role in enumerate(roles):
-        perms = builtin_permissions(role)
-        if perms is None:
-            raise invalid(f"/roles/{index}", f"Unknown role '{role}'.", code="unknown-role")
-        check_delegable(caller, tenant, perms, f"Role '{role}'")
-
-
 def _check_scopes(caller: Caller, tenant: Tenant, scopes: Iterable[Permission] | None) -> None:
     """A scope limit may name only permissions the caller holds itself at ``tenant``."""
     if scopes is not None:
@@ -118,11 +110,15 @@ async def create_client(
     scopes: Iterable[Permission] | None = None, rate_limit_per_minute: int | None = None,
     default_rate_limit: int | None = None,
 ) -> tuple[ClientView, str]:
-    """Create a client with built-in ``roles`` at ``tenant``. ``default_rate_limit`` is the
-    platform's default per-client limit, needed only when ``rate_limit_per_minute`` is given."""
+    """Create a client with ``roles`` (built-in, or custom ones usable at ``tenant``) at
+    ``tenant``. ``default_rate_limit`` is the platform's default per-client limit, needed only
+    when ``rate_limit_per_minute`` is given."""
     authorize(caller, Permission.CLIENTS_WRITE, tenant)
-    roles = list(dict.fromkeys(roles))
-    check_delegable_roles(caller, tenant, roles)
+    resolved = [await role_catalogue.resolve(session, tenant, key, f"/roles/{index}")
+                for index, key in enumerate(dict.fromkeys(roles))]
+    for role in resolved:
+        check_delegable(caller, tenant, role.permissions, f"Role '{role.key}'")
+    roles = [role.key for role in resolved]
     scope_values = _scope_values(scopes)
     _check_scopes(caller, tenant, None if scope_values is None else map(Permission, scope_values))
     _check_rate_limit(caller, tenant, rate_limit_per_minute, default_rate_limit)
@@ -137,8 +133,9 @@ async def create_client(
                        secret_hash=hash_secret(secret), scopes=scope_values,
                        rate_limit_per_minute=rate_limit_per_minute)
     session.add(client)
-    session.add_all(RoleGrant(tenant_id=tenant.id, principal_id=principal.id, role=role,
-                              node_id=tenant.id, granted_by=caller.actor) for role in roles)
+    session.add_all(RoleGrant(tenant_id=tenant.id, principal_id=principal.id, role=role.key,
+                              role_tenant_id=role.tenant_id, node_id=tenant.id,
+                              granted_by=caller.actor) for role in resolved)
     await session.flush()
     await audit.record(session, tenant_id=tenant.id, actor=caller.actor, action="client.create",
                        resource_type="client", resource_id=client.client_id,
