@@ -34,6 +34,7 @@ from joserfc.jwk import RSAKey
 from sqlalchemy import text
 
 from tests.conftest import Backend
+from tests.isolation import snapshot
 from tests.oidc_provider import (
     OidcProvider,
     abort_login,
@@ -676,3 +677,27 @@ async def test_bad_client_and_units_without_a_provider(
         assert response.status_code == 404, response.text
         assert response.json()["code"] == "idp-not-configured"
     assert await failures(platform, province) == []
+
+
+async def test_setting_the_provider_needs_the_permissions_of_the_users_it_serves(
+    platform: Platform, client: httpx.AsyncClient, idp: OidcProvider, backend: Backend
+) -> None:
+    """Whoever picks the provider signs in as every linked user: idp:write alone must not let
+    a delegate take over the unit's administrator."""
+    province, admin = await platform.province_with_admin()
+    await platform.user_for(province, ["tenant_admin"], by=admin, external_id=ALICE_ID)
+    await platform.role_for(province, "idp_keeper", ["tenants:read", "idp:read", "idp:write"],
+                            by=admin)
+    keeper = await platform.client_for(province, ["api_client"], by=admin)
+    keeper_id = (await client.get("/api/v1/me", headers=keeper.headers)).json()["id"]
+    await platform.grant(province, keeper_id, "idp_keeper", by=admin)
+    before = await snapshot(backend)
+    takeover = await client.put(f"/api/v1/tenants/{province}/identity-provider",
+                                headers=keeper.headers, json=idp_config(idp.issuer))
+    assert takeover.status_code == 403 and takeover.json()["code"] == "escalation"
+    assert await snapshot(backend) == before
+    # the administrator itself may
+    await configure(platform, province, idp.issuer, by=admin)
+    removal = await client.delete(f"/api/v1/tenants/{province}/identity-provider",
+                                  headers=keeper.headers)
+    assert removal.status_code == 403 and removal.json()["code"] == "escalation"

@@ -137,8 +137,8 @@ async def test_wrong_password_then_lockout_with_backoff(
                  ).status_code for _ in range(5)]
     assert statuses == [401] * 5
     locked = await password_sign_in(client, province, user["username"], PASSWORD)
-    assert locked.status_code == 423, "the right password does not help while locked"
-    assert 'data-error="locked"' in locked.text
+    assert locked.status_code == 401, "the right password does not help while locked"
+    assert 'data-error="bad-credentials"' in locked.text, "nor does the page say it exists"
     shown = (await client.get(f"/api/v1/tenants/{province}/users/{user['id']}",
                               headers=platform.admin.headers)).json()
     assert shown["locked_until"] is not None

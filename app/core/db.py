@@ -92,8 +92,10 @@ def _sqlite_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    """``hide_parameters``: a database error never puts values (password hashes, secrets,
+    citizens' data) into a log line or an exception message."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url)
+        engine = create_async_engine(url, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_connect)
 
         @event.listens_for(engine.sync_engine, "begin")
@@ -102,7 +104,8 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 
         return engine
     return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False,
+        hide_parameters=True,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -36,7 +37,8 @@ def encode_cursor(key: list[Any]) -> str:
 
 
 def decode_cursor(cursor: str | None, *types: type) -> list[Any] | None:
-    """Decode a cursor whose key has one value of each of ``types``, or raise a 422."""
+    """Decode a cursor whose key has one value of each of ``types``, or raise a 422.
+    ``uuid.UUID`` parts travel as strings and come back as UUIDs."""
     if not cursor:
         return None
     if len(cursor) > MAX_CURSOR_LENGTH:
@@ -50,10 +52,16 @@ def decode_cursor(cursor: str | None, *types: type) -> list[Any] | None:
         raise _bad_cursor()
     if not all(_valid_part(v, t) for v, t in zip(key, types, strict=True)):
         raise _bad_cursor()
-    return key
+    return [uuid.UUID(v) if t is uuid.UUID else v for v, t in zip(key, types, strict=True)]
 
 
 def _valid_part(value: Any, kind: type) -> bool:
+    if kind is uuid.UUID:
+        try:
+            uuid.UUID(value)
+        except (TypeError, ValueError, AttributeError):
+            return False
+        return True
     if isinstance(value, bool) or not isinstance(value, kind):
         return False
     if isinstance(value, int):

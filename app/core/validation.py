@@ -16,7 +16,7 @@ def is_safe_text(value: str) -> bool:
     return _UNSAFE.search(value) is None
 
 
-def _safe(value: str) -> str:
+def safe_text(value: str) -> str:
     if not is_safe_text(value):
         raise ValueError("must not contain control characters or unpaired surrogates")
     return value
@@ -25,6 +25,6 @@ def _safe(value: str) -> str:
 Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
-    AfterValidator(_safe),
+    AfterValidator(safe_text),
 ]
 """A display name: stripped, 1 to 255 characters, no control characters."""

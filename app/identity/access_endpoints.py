@@ -210,10 +210,10 @@ def _grant_out(view: grants.GrantView) -> GrantOut:
 async def list_grants(access: GrantsRead, session: ScopedSession, recursive: bool = False,
                       principal_id: uuid.UUID | None = None, cursor: str | None = None,
                       limit: Limit = DEFAULT_LIMIT) -> Page[GrantOut]:
-    after = decode_cursor(cursor, str)
+    after = decode_cursor(cursor, uuid.UUID)
     views = await grants.list_grants(
         session, access.tenant, recursive=recursive, principal_id=principal_id,
-        after_id=uuid.UUID(after[0]) if after else None, limit=limit + 1)
+        after_id=after[0] if after else None, limit=limit + 1)
     page, next_cursor = split_page(views, limit, lambda v: [str(v.grant.id)])
     return Page[GrantOut](items=[_grant_out(v) for v in page], next_cursor=next_cursor)
 

@@ -6,9 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from app.core.validation import Name
+from app.core.validation import Name, safe_text
 from app.identity.permissions import Permission
 
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._@-]{1,63}$"
@@ -29,7 +29,9 @@ ExternalId = Annotated[
     Field(description="The value of the identity provider's matching claim, e.g. the "
           "citizen-ID number.", examples=["001099000123"]),
 ]
-Email = Annotated[str, StringConstraints(max_length=255, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+Email = Annotated[str, StringConstraints(max_length=255, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+                  AfterValidator(safe_text)]
+Description = Annotated[str, StringConstraints(max_length=1000), AfterValidator(safe_text)]
 Password = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
 
@@ -119,7 +121,7 @@ class RoleCreate(BaseModel):
 
     key: RoleKey
     name: Name
-    description: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    description: Description | None = None
     permissions: list[Permission] = Field(min_length=1, max_length=64)
 
 
@@ -127,7 +129,7 @@ class RoleUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Name
-    description: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    description: Description | None = None
     permissions: list[Permission] = Field(min_length=1, max_length=64)
 
 

@@ -17,7 +17,7 @@ import json
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
@@ -44,7 +44,10 @@ def parse(content_type: str, body: bytes) -> list[Any]:
     except UnicodeDecodeError:
         raise invalid("", "The body is not UTF-8.", code="bad-encoding") from None
     if media == "text/csv":
-        rows = _csv_rows(text)
+        try:
+            rows = _csv_rows(text)
+        except csv.Error as exc:
+            raise invalid("", f"Malformed CSV: {exc}.", code="malformed-csv") from None
     elif media == "application/json":
         try:
             document = json.loads(text)
@@ -107,12 +110,14 @@ async def create_users(session: AsyncSession, *, caller: Caller, tenant: Tenant,
             new = await users.create(session, caller=caller, tenant=tenant, data=data,
                                      pointer=pointer, lock=False)
             await savepoint.commit()
-        except (Problem, IntegrityError) as exc:
+        except (Problem, DBAPIError) as exc:
             await savepoint.rollback()
             audit.restore_chain_heads(session, heads)
             if isinstance(exc, IntegrityError):
                 exc = Problem(409, "conflict", "Xung đột dữ liệu", "Conflict",
                               detail="The row conflicts with an existing user.")
+            elif isinstance(exc, DBAPIError):
+                exc = invalid(pointer, "The database refused the row.")
             status = {409: "conflict", 403: "forbidden"}.get(exc.status, "invalid")
             results.append(BulkRowResult(row=index + 1, status=status,
                                          errors=users.bulk_problem_errors(exc, pointer)))

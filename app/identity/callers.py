@@ -36,6 +36,11 @@ class Principal:
     def scope(self) -> TenantScope:
         return TenantScope.of_paths(g.path for g in self.grants)
 
+    def scope_for(self, permission: Permission) -> TenantScope:
+        """The subtrees where the caller holds ``permission`` (within its token's scope)."""
+        return TenantScope.of_paths(g.path for g in self.grants
+                                    if permission in self._limit(set(g.permissions)))
+
     def _limit(self, perms: set[Permission]) -> frozenset[Permission]:
         return frozenset(perms if self.scopes is None else perms & self.scopes)
 

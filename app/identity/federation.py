@@ -51,7 +51,7 @@ from app.config import Settings
 from app.core.db import utcnow
 from app.core.problems import Problem, invalid, not_found
 from app.core.validation import is_safe_text
-from app.identity import roles, users
+from app.identity import grants, roles, users
 from app.identity.access_schemas import UserCreate
 from app.identity.callers import Caller
 from app.identity.idp_schemas import IdentityProviderIn, url_problem
@@ -163,9 +163,11 @@ def snapshot(row: IdentityProvider) -> dict[str, Any]:
 
 async def put(session: AsyncSession, *, caller: Caller, tenant: Tenant,
               data: IdentityProviderIn) -> IdentityProvider:
-    """Set the tenant's own provider. Officials created just in time get ``jit_roles``, so
-    setting them is delegating them: the caller must hold every permission they carry."""
+    """Set the tenant's own provider. Whoever controls the provider signs in as every linked
+    user below, so the caller must hold all their permissions; and officials created just in
+    time get ``jit_roles``, so setting them is delegating them."""
     authorize(caller, Permission.IDP_WRITE, tenant)
+    await grants.check_may_manage_linked_users(session, caller, tenant)
     for index, key in enumerate(data.jit_roles):
         role = await roles.resolve(session, tenant, key, f"/jit_roles/{index}")
         check_delegable(caller, tenant, role.permissions, f"Role '{key}'")
@@ -197,8 +199,11 @@ async def put(session: AsyncSession, *, caller: Caller, tenant: Tenant,
 
 
 async def remove(session: AsyncSession, *, caller: Caller, tenant: Tenant) -> None:
-    """Delete the tenant's own provider; an inherited one can be changed only where defined."""
+    """Delete the tenant's own provider; an inherited one can be changed only where defined.
+    Linked users below then sign in through the next provider up, so this too needs every
+    permission they hold."""
     authorize(caller, Permission.IDP_WRITE, tenant)
+    await grants.check_may_manage_linked_users(session, caller, tenant)
     row = await own(session, tenant)
     if row is None:
         if await effective(session, tenant) is not None:

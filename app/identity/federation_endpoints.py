@@ -19,11 +19,13 @@ from app.config import Settings
 from app.core.db import utcnow
 from app.core.deps import AppSettings, Session
 from app.core.problems import Problem, not_found, problem_response
+from app.core.validation import is_safe_text
 from app.identity import federation, login, login_page
 from app.identity.auth import ScopedSession
 from app.identity.dependencies import Access, Requires
 from app.identity.federation import FederationFailure
 from app.identity.idp_schemas import IdentityProviderIn, IdentityProviderOut
+from app.identity.login import TENANT_CODE
 from app.identity.models import IdentityProvider, LoginFlow
 from app.identity.permissions import Permission
 from app.tenancy import repository as tenants
@@ -126,11 +128,12 @@ async def federated_start(request: Request, session: Session,
         return started
     await apply_scope(session, TenantScope.platform("federated sign-in"))
     code = params.get("tenant", "").strip().upper()
-    tenant = await tenants.get_by_code(session, code) if code else None
+    tenant = await tenants.get_by_code(session, code) if TENANT_CODE.match(code) else None
     provider = await federation.effective(session, tenant) if tenant is not None else None
     if tenant is None or provider is None:
         # The same answer for an unknown unit: codes are not probed here.
-        failure = FederationFailure("idp-not-configured", f"Unit '{code[:32]}' has no identity "
+        shown = code[:32] if is_safe_text(code) else "?"
+        failure = FederationFailure("idp-not-configured", f"Unit '{shown}' has no identity "
                                     "provider; sign in with a password instead.")
         return problem_response(request, failure.problem())
     try:

@@ -11,17 +11,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import and_, select, tuple_
+from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
 from app.core.problems import conflict, invalid, not_found
 from app.identity import roles
 from app.identity.callers import Caller
-from app.identity.models import ApiClient, Role, RoleGrant, User
+from app.identity.models import ApiClient, RoleGrant, User
 from app.identity.models import Principal as PrincipalRow
-from app.identity.permissions import Permission, builtin_permissions, known_permissions
+from app.identity.permissions import Permission
 from app.identity.policy import authorize, check_delegable
 from app.tenancy import repository as tenants
 from app.tenancy.models import Tenant, path_upper
@@ -119,8 +120,8 @@ async def revoke(session: AsyncSession, *, caller: Caller, node: Tenant,
     )).scalar_one_or_none()
     if grant is None:
         raise not_found("grant", str(grant_id))
-    role = await roles.resolve(session, node, grant.role)
-    check_delegable(caller, node, role.permissions, f"Revoking '{grant.role}'")
+    check_delegable(caller, node, await roles.granted(session, grant.role, grant.role_tenant_id),
+                    f"Revoking '{grant.role}'")
     _, name = await _principal(session, grant.principal_id)
     await lock_active_lineage(session, node)
     before = _snapshot(grant, name)
@@ -134,26 +135,34 @@ async def check_may_manage(session: AsyncSession, caller: Caller, tenant: Tenant
                            home_id: uuid.UUID, principal_id: uuid.UUID) -> None:
     """Managing a principal (disabling it, resetting its password or secret) is taking over
     what it holds: the caller must hold, at the principal's home ``tenant``, every permission
-    of each of its roles (built-in, or custom wherever defined; a grant below the home is
-    covered, since grants cover subtrees). A role the caller cannot even see counts as
-    holding everything."""
+    of each of its roles (a grant below the home is covered, since grants cover subtrees)."""
     held = (await session.execute(
         select(RoleGrant.role, RoleGrant.role_tenant_id)
         .where(RoleGrant.tenant_id == home_id, RoleGrant.principal_id == principal_id)
-        .distinct().order_by(RoleGrant.role)
+        .distinct()
     )).all()
-    custom_keys = sorted({(t, k) for k, t in held if t is not None})
-    custom: dict[tuple[uuid.UUID, str], list[str]] = {}
-    if custom_keys:
-        custom = {(r.tenant_id, r.key): r.permissions for r in (await session.execute(
-            select(Role).where(tuple_(Role.tenant_id, Role.key).in_(custom_keys))
-        )).scalars()}
-    for key, role_tenant_id in held:
-        if role_tenant_id is None:
-            perms = builtin_permissions(key)
-        else:
-            names = custom.get((role_tenant_id, key))
-            perms = None if names is None else known_permissions(names)
-        if perms is None:  # a role the caller cannot even see: it cannot be weaker
-            perms = frozenset(Permission)
-        check_delegable(caller, tenant, perms, f"Managing a holder of '{key}'")
+    await _check_holds_all(session, caller, tenant, held, "Managing a holder of")
+
+
+async def check_may_manage_linked_users(session: AsyncSession, caller: Caller,
+                                        tenant: Tenant) -> None:
+    """Choosing the identity provider of ``tenant`` decides who signs in as every user linked
+    to one (``external_id``) there and below: the caller must hold all their permissions."""
+    held = (await session.execute(
+        select(RoleGrant.role, RoleGrant.role_tenant_id)
+        .join(User, and_(User.tenant_id == RoleGrant.tenant_id,
+                         User.principal_id == RoleGrant.principal_id))
+        .join(Tenant, Tenant.id == User.tenant_id)
+        .where(User.external_id.is_not(None), Tenant.path >= tenant.path,
+               Tenant.path < path_upper(tenant.path))
+        .distinct()
+    )).all()
+    await _check_holds_all(session, caller, tenant, held,
+                           "Changing the identity provider of users holding")
+
+
+async def _check_holds_all(session: AsyncSession, caller: Caller, tenant: Tenant,
+                           held: Sequence[Any], what: str) -> None:
+    for key, role_tenant_id in sorted(held, key=lambda r: (r[0], str(r[1]))):
+        check_delegable(caller, tenant, await roles.granted(session, key, role_tenant_id),
+                        f"{what} '{key}'")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -24,12 +25,14 @@ from app.audit import service as audit
 from app.config import Settings
 from app.core.db import utcnow
 from app.identity import passwords, principals
+from app.identity.access_schemas import USERNAME_PATTERN
 from app.identity.callers import Principal
 from app.identity.clients import OAuthError
 from app.identity.models import AuthorizationCode, RefreshToken, User
 from app.identity.permissions import Permission
 from app.tenancy import repository as tenants
 from app.tenancy.models import Tenant
+from app.tenancy.schemas import TENANT_CODE_PATTERN
 
 UI_CLIENT = "nentang-ui"
 CLI_CLIENT = "nentang-cli"
@@ -131,28 +134,41 @@ class LoginFailure(Exception):
     message: str
 
 
+def _bad_credentials() -> LoginFailure:
+    return LoginFailure(401, "bad-credentials", "Sai đơn vị, tên đăng nhập hoặc mật khẩu, hoặc "
+                        "tài khoản đang tạm khoá do đăng nhập sai nhiều lần.")
+TENANT_CODE = re.compile(TENANT_CODE_PATTERN)
+USERNAME = re.compile(USERNAME_PATTERN)
+
+
 async def password_login(session: AsyncSession, settings: Settings, *, tenant_code: str,
                          username: str, password: str, totp: str) -> tuple[Tenant, User]:
     """Check a local sign-in. Failures are counted on the account and audited; the caller
     must commit even when this raises :class:`LoginFailure`, so the count sticks."""
-    tenant = await tenants.get_by_code(session, tenant_code) if tenant_code else None
+    username = username.lower()
+    if len(password) > passwords.MAX_PASSWORD_LENGTH:
+        raise _bad_credentials()  # no account has one this long: do not spend Argon2 on it
+    tenant = (await tenants.get_by_code(session, tenant_code)
+              if TENANT_CODE.match(tenant_code) else None)
     user = None
-    if tenant is not None:
+    if tenant is not None and USERNAME.match(username):
+        # The row lock makes concurrent attempts on one account take turns, so every failure
+        # is counted and a TOTP step is accepted once (PostgreSQL; SQLite serialises writes).
         user = (await session.execute(
-            select(User).where(User.tenant_id == tenant.id, User.username == username.lower())
+            select(User).where(User.tenant_id == tenant.id, User.username == username)
+            .with_for_update()
         )).scalar_one_or_none()
     if tenant is not None and user is not None and passwords.is_locked(user):
-        passwords.check_password(None, password)  # same work as a real check
+        await passwords.check_password(None, password)  # same work as a real check
         await _audit_failure(session, tenant, username, "locked")
-        raise LoginFailure(423, "locked", "Tài khoản tạm khoá do đăng nhập sai nhiều lần. "
-                           "Hãy thử lại sau.")
-    ok = passwords.check_password(user, password)
+        raise _bad_credentials()  # a locked account looks like a wrong password
+    ok = await passwords.check_password(user, password)
     if not ok or user is None or tenant is None:
         if user is not None and tenant is not None:
             passwords.record_failure(user, max_failures=settings.login_max_failures,
                                      base_seconds=settings.login_lockout_seconds)
             await _audit_failure(session, tenant, username, "bad-password")
-        raise LoginFailure(401, "bad-credentials", "Sai đơn vị, tên đăng nhập hoặc mật khẩu.")
+        raise _bad_credentials()
     if user.totp_required:
         if user.totp_secret is None:
             await _audit_failure(session, tenant, username, "totp-not-enrolled")
@@ -276,6 +292,17 @@ async def revoke_family(session: AsyncSession, tenant_id: uuid.UUID, family: uui
     await session.execute(
         update(RefreshToken)
         .where(RefreshToken.tenant_id == tenant_id, RefreshToken.family_id == family,
+               RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow()))
+
+
+async def end_sessions(session: AsyncSession, tenant_id: uuid.UUID,
+                       principal_id: uuid.UUID) -> None:
+    """Revoke every refresh token of a principal: after a password reset, a new TOTP secret
+    or disabling, no session started before it can be renewed."""
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.tenant_id == tenant_id, RefreshToken.principal_id == principal_id,
                RefreshToken.revoked_at.is_(None))
         .values(revoked_at=utcnow()))
 

@@ -28,6 +28,7 @@ router = APIRouter(tags=["oauth"])
 Tokens = Annotated[TokenService, Depends(get_token_service)]
 CLIENT_ID_SHAPE = re.compile(r"^ntc_[A-Za-z0-9_-]{1,60}$", re.ASCII)
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+MAX_FORM_BYTES = 16 * 1024
 FRAME_DENY = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'"}
 
 
@@ -63,8 +64,11 @@ async def _form(request: Request) -> dict[str, str]:
     ):
         raise OAuthError(400, "invalid_request",
                          "Send the parameters as application/x-www-form-urlencoded.")
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise OAuthError(400, "invalid_request", f"The body exceeds {MAX_FORM_BYTES} bytes.")
     try:
-        form = parse_qs((await request.body()).decode(), keep_blank_values=True)
+        form = parse_qs(body.decode(), keep_blank_values=True)
     except UnicodeDecodeError as exc:
         raise OAuthError(400, "invalid_request", "The body is not UTF-8.") from exc
     if any(len(values) > 1 for values in form.values()):

@@ -7,6 +7,7 @@ low-memory profile and are upgraded on the next successful sign-in when the para
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from datetime import datetime, timedelta
@@ -29,8 +30,10 @@ _hasher = PasswordHasher.from_parameters(RFC_9106_LOW_MEMORY)
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+async def hash_password(password: str) -> str:
+    """Argon2 is deliberately slow; it runs in a worker thread (the binding releases the GIL)
+    so sign-ins never stall the event loop."""
+    return await asyncio.to_thread(_hasher.hash, password)
 
 
 def password_problems(password: str, username: str) -> str | None:
@@ -48,17 +51,21 @@ def generate_password() -> str:
     return secrets.token_urlsafe(15)
 
 
-def check_password(user: User | None, password: str) -> bool:
-    """Constant work whether or not the user exists or has a password."""
-    stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+def _verify(stored: str, password: str) -> bool:
     try:
-        ok = _hasher.verify(stored, password)
+        return _hasher.verify(stored, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+
+
+async def check_password(user: User | None, password: str) -> bool:
+    """Constant work whether or not the user exists or has a password."""
+    stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+    ok = await asyncio.to_thread(_verify, stored, password)
     if user is None or not user.password_hash:
         return False
     if ok and _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
+        user.password_hash = await hash_password(password)
     return ok
 
 

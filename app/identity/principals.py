@@ -31,14 +31,14 @@ def path_ids(path: str) -> list[uuid.UUID]:
     return [uuid.UUID(part) for part in path.strip("/").split("/") if part]
 
 
-def _home_lineage(home: uuid.UUID, grant_paths: list[str]) -> list[uuid.UUID]:
+def _home_lineage(home: uuid.UUID, grant_paths: list[str]) -> list[uuid.UUID] | None:
     """The home tenant and its ancestors, read off a grant's path (grants lie at the home
-    or below it, so their paths run through it)."""
+    or below it, so their paths run through it); None without grants."""
     for path in grant_paths:
         ids = path_ids(path)
         if home in ids:
             return ids[: ids.index(home) + 1]
-    return [home]
+    return None
 
 
 def tenant_suspended(detail: str) -> Problem:
@@ -66,6 +66,7 @@ _PRINCIPAL_AND_GRANTS = (
     .outerjoin(Tenant, Tenant.id == RoleGrant.node_id)
     .where(PrincipalRow.tenant_id == bindparam("home"), PrincipalRow.id == bindparam("principal"))
 )
+_HOME_PATH = select(Tenant.path).where(Tenant.id == bindparam("home"))
 _SUSPENDED = select(Tenant.id).where(Tenant.id.in_(bindparam("ids", expanding=True)),
                                      Tenant.status != TenantStatus.ACTIVE.value)
 
@@ -90,7 +91,12 @@ async def load(
 
     lineage = {home_tenant_id, *(i for r in granted for i in path_ids(r.path))}
     suspended = set((await session.execute(_SUSPENDED, {"ids": sorted(lineage)})).scalars())
-    if suspended.intersection(_home_lineage(home_tenant_id, [r.path for r in granted])):
+    home_lineage = _home_lineage(home_tenant_id, [r.path for r in granted])
+    if home_lineage is None:  # no grants to read the home's path from: look it up
+        home_path = (await session.execute(_HOME_PATH, {"home": home_tenant_id})).scalar_one()
+        home_lineage = path_ids(home_path)
+        suspended = set((await session.execute(_SUSPENDED, {"ids": home_lineage})).scalars())
+    if suspended.intersection(home_lineage):
         raise tenant_suspended("Your unit, or a unit above it, is suspended; no request can "
                                "be served for it.")
 

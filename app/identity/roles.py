@@ -86,6 +86,19 @@ async def resolve(session: AsyncSession, tenant: Tenant, key: str,
     return _custom(max(rows, key=lambda r: lineage.index(r.tenant_id)))
 
 
+async def granted(session: AsyncSession, key: str,
+                  role_tenant_id: uuid.UUID | None) -> frozenset[Permission]:
+    """What the role named by a grant allows: exactly the definition the grant points at
+    (not a same-named role nearer the node). One the caller cannot see counts as everything,
+    so it can never look weaker than it is."""
+    if role_tenant_id is None:
+        return builtin_permissions(key) or frozenset(Permission)
+    role = (await session.execute(
+        select(Role).where(Role.tenant_id == role_tenant_id, Role.key == key))
+    ).scalar_one_or_none()
+    return _custom(role).permissions if role is not None else frozenset(Permission)
+
+
 def _check_key(key: str) -> None:
     if key in BUILTIN_ROLES:
         raise invalid("/key", f"'{key}' is a built-in role.", code="builtin-role")

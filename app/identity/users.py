@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit import service as audit
 from app.core.db import utcnow
 from app.core.problems import Problem, conflict, invalid, not_found
-from app.identity import grants, passwords, roles
+from app.identity import grants, login, passwords, roles
 from app.identity.access_schemas import UserCreate, UserOut, UserUpdate
 from app.identity.callers import Caller
 from app.identity.models import Principal as PrincipalRow
@@ -95,7 +95,7 @@ async def create(session: AsyncSession, *, caller: Caller, tenant: Tenant, data:
     totp_secret = passwords.new_totp_secret() if data.totp_required else None
     user = User(tenant_id=tenant.id, principal_id=principal.id, username=data.username,
                 display_name=data.display_name, email=data.email, external_id=data.external_id,
-                password_hash=passwords.hash_password(password),
+                password_hash=await passwords.hash_password(password),
                 totp_required=data.totp_required, totp_secret=totp_secret, failed_logins=0)
     session.add(user)
     for role in resolved:
@@ -164,6 +164,8 @@ async def update(session: AsyncSession, *, caller: Caller, tenant: Tenant, user_
         principal.status = changes["status"]
         if principal.status == PrincipalStatus.ACTIVE:
             user.failed_logins, user.locked_until = 0, None
+        else:
+            await login.end_sessions(session, user.tenant_id, user.principal_id)
     after = snapshot(user, principal.status)
     if after == before:
         return user, principal.status
@@ -191,8 +193,9 @@ async def reset_password(session: AsyncSession, *, caller: Caller, tenant: Tenan
     if problem:
         raise invalid("/password", problem, code="weak-password")
     await lock_active_lineage(session, tenant)
-    user.password_hash = passwords.hash_password(password)
+    user.password_hash = await passwords.hash_password(password)
     user.failed_logins, user.locked_until, user.updated_at = 0, None, utcnow()
+    await login.end_sessions(session, user.tenant_id, user.principal_id)
     await session.flush()
     await audit.record(session, tenant_id=tenant.id, actor=caller.actor,
                        action="user.password_reset", resource_type="user",
@@ -210,6 +213,7 @@ async def enrol_totp(session: AsyncSession, *, caller: Caller, tenant: Tenant,
     secret = passwords.new_totp_secret()
     user.totp_secret, user.totp_last_step, user.totp_required = secret, None, True
     user.updated_at = utcnow()
+    await login.end_sessions(session, user.tenant_id, user.principal_id)
     await session.flush()
     await audit.record(session, tenant_id=tenant.id, actor=caller.actor,
                        action="user.totp_enrol", resource_type="user",

@@ -19,6 +19,7 @@ from app.identity.permissions import Permission
 from app.tenancy import repository, service
 from app.tenancy.models import Tenant
 from app.tenancy.schemas import TenantCreate, TenantCreated, TenantOut, TenantUpdate
+from app.tenancy.scope import apply_scope
 
 router = APIRouter(prefix="/api/v1/tenants", tags=["tenants"])
 FIRST_ADMIN_ROLE = "tenant_admin"
@@ -80,10 +81,13 @@ async def create_tenant(
     )
 
 
-@router.get("", response_model=Page[TenantOut], summary="List the tenants the caller may see")
+@router.get("", response_model=Page[TenantOut],
+            summary="List the tenants the caller may read (tenants:read)")
 async def list_tenants(
-    session: ScopedSession, cursor: str | None = None, limit: Limit = DEFAULT_LIMIT
+    principal: CurrentPrincipal, session: ScopedSession, cursor: str | None = None,
+    limit: Limit = DEFAULT_LIMIT,
 ) -> Page[TenantOut]:
+    await apply_scope(session, principal.scope_for(Permission.TENANTS_READ))
     after = decode_cursor(cursor, str)
     rows = await repository.visible(session, after_path=after[0] if after else None,
                                     limit=limit + 1)
