@@ -701,3 +701,18 @@ async def test_setting_the_provider_needs_the_permissions_of_the_users_it_serves
     removal = await client.delete(f"/api/v1/tenants/{province}/identity-provider",
                                   headers=keeper.headers)
     assert removal.status_code == 403 and removal.json()["code"] == "escalation"
+
+
+async def test_jit_roles_cannot_be_redefined_below_the_provider(
+    platform: Platform, client: httpx.AsyncClient, idp: OidcProvider
+) -> None:
+    province, admin = await platform.province_with_admin()
+    commune = await platform.tenant(province, "commune", by=admin)
+    await platform.role_for(province, "tiep_dan", ["cases:read"], by=admin)
+    await configure(platform, province, idp.issuer, by=admin, jit_enabled=True,
+                    jit_roles=["tiep_dan"])
+    # the commune reuses the key for something stronger than the province delegated
+    await platform.role_for(commune, "tiep_dan", ["cases:read", "cases:act"], by=admin)
+    _, response = await federated(client, commune, "ha")
+    await assert_refused(platform, commune, response, 403, "idp-jit-failed")
+    assert await users_of(platform, commune) == []

@@ -266,3 +266,24 @@ async def test_bad_admin_block_creates_neither_tenant_nor_user(
         "admin": {"username": "Chủ Tịch", "display_name": "x"}})
     assert malformed.status_code == 422
     assert malformed.json()["errors"][0]["pointer"] == "/admin/username"
+
+
+async def test_refreshing_never_extends_the_session(
+    platform: Platform, client: httpx.AsyncClient, backend: Backend
+) -> None:
+    province, _ = await platform.province_with_admin()
+    user = await _official(platform, province)
+    first = (await sign_in(client, province, user["username"], PASSWORD))["refresh_token"]
+    second = (await client.post("/oauth/token", data={
+        "grant_type": "refresh_token", "client_id": UI_CLIENT, "refresh_token": first})
+    ).json()["refresh_token"]
+    engine = backend.superuser_engine()
+    try:
+        async with engine.connect() as conn:
+            expiries = set((await conn.execute(text(
+                "SELECT r.expires_at FROM refresh_tokens r JOIN users u "
+                "ON u.principal_id = r.principal_id WHERE u.username = :u"),
+                {"u": user["username"]})).scalars())
+    finally:
+        await engine.dispose()
+    assert second and len(expiries) == 1, "a rotated token keeps the session's expiry"

@@ -61,6 +61,7 @@ from app.identity.models import Principal as PrincipalRow
 from app.identity.permissions import Permission
 from app.identity.policy import authorize, check_delegable
 from app.identity.principals import path_ids
+from app.tenancy import repository as tenants
 from app.tenancy.models import Tenant
 from app.tenancy.service import lock_active_lineage
 
@@ -619,9 +620,16 @@ async def _create_just_in_time(session: AsyncSession, tenant: Tenant,
     savepoint = await session.begin_nested()
     try:
         granted: set[Permission] = {Permission.USERS_WRITE}
+        home = (await tenants.by_ids(session, [provider.tenant_id]))[provider.tenant_id]
         for index, key in enumerate(provider.jit_roles):
-            granted |= (await roles.resolve(session, tenant, key, f"/jit_roles/{index}")
-                        ).permissions
+            here = await roles.resolve(session, tenant, key, f"/jit_roles/{index}")
+            # The roles are those the provider's admin delegated: a same-named role defined
+            # lower down must not change what officials get.
+            there = await roles.resolve(session, home, key, f"/jit_roles/{index}")
+            if here.tenant_id != there.tenant_id:
+                raise invalid(f"/jit_roles/{index}", f"Role '{key}' is redefined below the "
+                              "unit that configured the provider.", code="jit-role-shadowed")
+            granted |= there.permissions
         username = await _free_username(session, tenant, username_base(claims))
         data = UserCreate(username=username, display_name=_display_name(claims, username),
                           email=_email(claims), external_id=value, roles=provider.jit_roles)

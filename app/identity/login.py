@@ -15,7 +15,7 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlencode, urlsplit
 
 from sqlalchemy import select, update
@@ -246,17 +246,22 @@ async def redeem_code(session: AsyncSession, settings: Settings, *, client_id: s
     scopes = parse_scope(row.scope)
     principal = await principals.load(session, row.principal_id, row.tenant_id,
                                       client_id=client_id, scopes=scopes)
-    token = await _new_refresh(session, settings, principal, uuid.uuid4(), row.scope)
+    token = await _new_refresh(
+        session, principal, uuid.uuid4(), row.scope,
+        utcnow() + timedelta(seconds=settings.refresh_token_ttl_seconds))
     return IssuedSession(principal, token, row.scope)
 
 
-async def _new_refresh(session: AsyncSession, settings: Settings, principal: Principal,
-                       family: uuid.UUID, scope: str | None) -> str:
+async def _new_refresh(session: AsyncSession, principal: Principal, family: uuid.UUID,
+                       scope: str | None, expires_at: datetime) -> str:
+    """A refresh token of session ``family``. Rotation hands on the session's expiry
+    unchanged: a session lasts ``refresh_token_ttl_seconds`` from sign-in, however often it
+    is refreshed."""
     token = secrets.token_urlsafe(32)
     session.add(RefreshToken(
         tenant_id=principal.home_tenant_id, token_hash=digest(token), family_id=family,
         principal_id=principal.id, client_id=principal.client_id, scope=scope,
-        expires_at=utcnow() + timedelta(seconds=settings.refresh_token_ttl_seconds)))
+        expires_at=expires_at))
     return token
 
 
@@ -284,7 +289,7 @@ async def refresh(session: AsyncSession, settings: Settings, *, client_id: str,
     row.rotated_at = utcnow()
     principal = await principals.load(session, row.principal_id, row.tenant_id,
                                       client_id=client_id, scopes=parse_scope(row.scope))
-    new = await _new_refresh(session, settings, principal, row.family_id, row.scope)
+    new = await _new_refresh(session, principal, row.family_id, row.scope, row.expires_at)
     return IssuedSession(principal, new, row.scope)
 
 
