@@ -20,13 +20,13 @@ from app.core.db import utcnow
 from app.core.deps import AppSettings, Session
 from app.core.problems import Problem, not_found, problem_response
 from app.core.validation import is_safe_text
-from app.identity import federation, login, login_page
+from app.identity import federation, identity_providers, login, login_page
 from app.identity.auth import ScopedSession
 from app.identity.dependencies import Access, Requires
-from app.identity.federation import FederationFailure
 from app.identity.idp_schemas import IdentityProviderIn, IdentityProviderOut
 from app.identity.login import TENANT_CODE
 from app.identity.models import IdentityProvider, LoginFlow
+from app.identity.oidc import FederationFailure
 from app.identity.permissions import Permission
 from app.tenancy import repository as tenants
 from app.tenancy.models import Tenant
@@ -59,7 +59,7 @@ async def _out(session: AsyncSession, settings: Settings, tenant: Tenant,
                 "or the nearest ancestor's")
 async def get_identity_provider(access: IdpRead, session: ScopedSession,
                                 settings: AppSettings) -> IdentityProviderOut:
-    row = await federation.effective(session, access.tenant)
+    row = await identity_providers.effective(session, access.tenant)
     if row is None:
         raise not_found("identity-provider", access.tenant.code)
     return await _out(session, settings, access.tenant, row)
@@ -71,14 +71,15 @@ async def get_identity_provider(access: IdpRead, session: ScopedSession,
 async def put_identity_provider(access: IdpWrite, body: IdentityProviderIn,
                                 session: ScopedSession,
                                 settings: AppSettings) -> IdentityProviderOut:
-    row = await federation.put(session, caller=access.principal, tenant=access.tenant, data=body)
+    row = await identity_providers.put(session, caller=access.principal, tenant=access.tenant,
+                                       data=body)
     return await _out(session, settings, access.tenant, row)
 
 
 @idp_router.delete("/identity-provider", status_code=204,
                    summary="Remove this tenant's own identity provider")
 async def delete_identity_provider(access: IdpWrite, session: ScopedSession) -> Response:
-    await federation.remove(session, caller=access.principal, tenant=access.tenant)
+    await identity_providers.remove(session, caller=access.principal, tenant=access.tenant)
     return Response(status_code=204)
 
 
@@ -129,7 +130,7 @@ async def federated_start(request: Request, session: Session,
     await apply_scope(session, TenantScope.platform("federated sign-in"))
     code = params.get("tenant", "").strip().upper()
     tenant = await tenants.get_by_code(session, code) if TENANT_CODE.match(code) else None
-    provider = await federation.effective(session, tenant) if tenant is not None else None
+    provider = await identity_providers.effective(session, tenant) if tenant is not None else None
     if tenant is None or provider is None:
         # The same answer for an unknown unit: codes are not probed here.
         shown = code[:32] if is_safe_text(code) else "?"
@@ -161,7 +162,7 @@ async def federated_callback(request: Request, session: Session,
     try:
         flow = await federation.take_flow(session, state=params.get("state", ""),
                                           bound=request.cookies.get(STATE_COOKIE))
-        provider = await federation.by_id(session, flow.provider_id)
+        provider = await identity_providers.by_id(session, flow.provider_id)
         if provider is None:
             raise FederationFailure("idp-not-configured", "The unit's identity provider was "
                                     "removed during the sign-in.")
@@ -178,7 +179,7 @@ async def federated_callback(request: Request, session: Session,
         failure = exc.problem() if isinstance(exc, FederationFailure) else exc
         flow = flow or (exc.flow if isinstance(exc, FederationFailure) else None)
         if flow is not None:
-            provider = provider or await federation.by_id(session, flow.provider_id)
+            provider = provider or await identity_providers.by_id(session, flow.provider_id)
             await _audit_failure(
                 session, tenant_id=flow.tenant_id, provider=provider, code=failure.code,
                 subject=exc.subject if isinstance(exc, FederationFailure) else None)
