@@ -15,6 +15,7 @@ them as null.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import uuid
 from collections.abc import Awaitable, Callable
@@ -61,10 +62,12 @@ class IdempotencyRecord(TenantOwned, Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-def _fingerprint(method: str, path: str, body: Any) -> str:
+def _fingerprint(record_id: uuid.UUID, method: str, path: str, body: Any) -> str:
+    """HMAC of the request keyed by the record's random id: a body may hold a password, and a
+    plain hash of it would be open to offline guessing from a copy of the table."""
     canonical = json.dumps([method, path, jsonable_encoder(body)], sort_keys=True,
                            separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hmac.new(record_id.bytes, canonical.encode(), hashlib.sha256).hexdigest()
 
 
 def _key_problem(detail: str) -> Problem:
@@ -108,7 +111,6 @@ async def idempotent(
                             headers=headers(payload) if headers else None)
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
         raise _key_problem(f"Use 1 to {MAX_KEY_LENGTH} printable characters.")
-    fingerprint = _fingerprint(request.method, request.url.path, body)
     scope = (IdempotencyRecord.tenant_id == tenant_id,
              IdempotencyRecord.principal_id == principal_id, IdempotencyRecord.key == key)
     cutoff = utcnow() - timedelta(seconds=ttl_seconds)
@@ -120,7 +122,8 @@ async def idempotent(
         IdempotencyRecord.created_at < cutoff))
     existing = (await session.execute(select(IdempotencyRecord).where(*scope))).scalar_one_or_none()
     if existing is not None:
-        if existing.fingerprint != fingerprint:
+        fingerprint = _fingerprint(existing.id, request.method, request.url.path, body)
+        if not hmac.compare_digest(existing.fingerprint, fingerprint):
             raise Problem(422, "idempotency-key-reused", "Khóa Idempotency-Key đã được dùng",
                           "Idempotency-Key reused",
                           detail="This key was used with a different request.",
@@ -130,8 +133,10 @@ async def idempotent(
         extra = headers(replay) if headers else {}
         return JSONResponse(replay, status_code=existing.status_code or 200,
                             headers={**extra, "Idempotent-Replayed": "true"})
-    record = IdempotencyRecord(tenant_id=tenant_id, principal_id=principal_id, key=key,
-                               fingerprint=fingerprint)
+    record_id = new_id()
+    record = IdempotencyRecord(
+        tenant_id=tenant_id, id=record_id, principal_id=principal_id, key=key,
+        fingerprint=_fingerprint(record_id, request.method, request.url.path, body))
     session.add(record)
     try:
         await session.flush()
