@@ -1,4 +1,4 @@
-"""The ``nentang`` command line: serve, db, bootstrap, apply, audit, keys, tenants."""
+"""The ``nentang`` command line: serve, db, bootstrap, admin, apply, audit, keys, tenants."""
 
 from __future__ import annotations
 
@@ -137,6 +137,36 @@ def cmd_bootstrap(args: argparse.Namespace, settings: Settings) -> int:
              "shown again).")
     print(json.dumps({"tenant": result.root.code, "created": False,
                       "existing_clients": result.existing_admins}, ensure_ascii=False))
+    return 0
+
+
+def cmd_admin(args: argparse.Namespace, settings: Settings) -> int:
+    from app.identity import break_glass
+
+    operator = _operator()
+    if args.admin_command == "create":
+        role = args.role or "tenant_admin"
+        _err(f"Creating local administrator {args.username} ({role}) in {args.tenant} ...")
+
+        def work(session: AsyncSession) -> Awaitable[break_glass.Credentials]:
+            return break_glass.create_admin(
+                session, operator=operator, tenant_code=args.tenant, username=args.username,
+                display_name=args.name or args.username, role=role, totp=not args.no_totp)
+    else:
+        _err(f"Resetting the password of {args.username} in {args.tenant} ...")
+
+        def work(session: AsyncSession) -> Awaitable[break_glass.Credentials]:
+            return break_glass.reset_admin(session, operator=operator, tenant_code=args.tenant,
+                                           username=args.username)
+    try:
+        result = _run_in_platform_scope(settings, "break-glass administration", work)
+    except break_glass.BreakGlassError as exc:
+        _err(str(exc))
+        return 2
+    _err("Done. The password (and TOTP enrolment URI) are shown only now.")
+    print(json.dumps({"tenant": result.tenant, "username": result.username,
+                      "password": result.password, "totp_uri": result.totp_uri},
+                     ensure_ascii=False))
     return 0
 
 
@@ -317,6 +347,24 @@ def build_parser() -> argparse.ArgumentParser:
     boot.add_argument("--code", required=True, help="root tenant code, e.g. BNV")
     boot.add_argument("--name", required=True, help='root tenant name, e.g. "Bộ Nội vụ"')
     boot.set_defaults(func=cmd_bootstrap)
+
+    admin = sub.add_parser("admin", help="break-glass local administrators (no token needed)")
+    admin_sub = admin.add_subparsers(dest="admin_command", required=True)
+    create = admin_sub.add_parser(
+        "create", help="create a local administrator; prints its password (and TOTP URI) once")
+    create.add_argument("--tenant", required=True, help="tenant code, e.g. BNV")
+    create.add_argument("--username", required=True)
+    create.add_argument("--name", help="display name (default: the username)")
+    create.add_argument("--role", help="role at the tenant (default: tenant_admin; "
+                        "platform_admin for the whole platform)")
+    create.add_argument("--no-totp", action="store_true",
+                        help="do not require a TOTP code at sign-in (not recommended)")
+    create.set_defaults(func=cmd_admin)
+    reset = admin_sub.add_parser(
+        "reset", help="set a new password, lift the lockout and end the user's sessions")
+    reset.add_argument("--tenant", required=True)
+    reset.add_argument("--username", required=True)
+    reset.set_defaults(func=cmd_admin)
 
     apply = sub.add_parser("apply", help="apply tenant manifests (files or directories)")
     apply.add_argument("paths", nargs="+")

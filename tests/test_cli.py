@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from tests.conftest import Backend, pg_admin
 
 COMMANDS = [[], ["serve"], ["db"], ["db", "upgrade"], ["db", "create-roles"], ["bootstrap"],
+            ["admin"], ["admin", "create"], ["admin", "reset"],
             ["apply"], ["audit"], ["audit", "verify"], ["tenants"], ["tenants", "vietnam"]]
 
 
@@ -134,3 +135,41 @@ def test_postgresql_roles_migrations_and_bootstrap(postgresql_backend: Backend,
         assert nentang(env, "audit", "verify").returncode == 0
     finally:
         asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def test_break_glass_admin_can_sign_in(embedded: dict[str, str], tmp_path: Path) -> None:
+    """With no token at all, an operator at the server makes a local platform administrator
+    (TOTP required), and later resets its password."""
+    from urllib.parse import parse_qs, urlsplit
+
+    import httpx
+    import pyotp
+
+    from app.config import Settings
+    from app.main import create_app
+    from tests.platform import sign_in
+
+    assert nentang(embedded, "bootstrap", "--code", "BNV", "--name", "Bộ Nội vụ").returncode == 0
+    created = nentang(embedded, "admin", "create", "--tenant", "BNV", "--username", "ung.cuu",
+                      "--name", "Quản trị khẩn cấp", "--role", "platform_admin")
+    assert created.returncode == 0, created.stderr
+    first = json.loads(created.stdout)
+    assert first["password"] and first["totp_uri"].startswith("otpauth://")
+    again = nentang(embedded, "admin", "create", "--tenant", "BNV", "--username", "ung.cuu")
+    assert again.returncode == 2 and "already a user" in again.stderr
+    unknown = nentang(embedded, "admin", "reset", "--tenant", "BNV", "--username", "khong.co")
+    assert unknown.returncode == 2 and "No user" in unknown.stderr
+    reset = nentang(embedded, "admin", "reset", "--tenant", "BNV", "--username", "ung.cuu")
+    assert reset.returncode == 0, reset.stderr
+    password = json.loads(reset.stdout)["password"]
+    assert password and password != first["password"]
+
+    secret = parse_qs(urlsplit(first["totp_uri"]).query)["secret"][0]
+    app = create_app(Settings(data_dir=tmp_path / "data", log_json=False))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://nentang.test") as http:
+        tokens = await sign_in(http, "BNV", "ung.cuu", password, totp=pyotp.TOTP(secret).now())
+        me = await http.get("/api/v1/me",
+                            headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    await app.state.db.dispose()
+    assert [(g["role"], g["tenant"]) for g in me.json()["grants"]] == [("platform_admin", "BNV")]
