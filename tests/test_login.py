@@ -126,6 +126,11 @@ async def test_code_is_single_use_and_bound_to_its_verifier(
     assert good.status_code == 200, good.text
     again = await client.post("/oauth/token", data={**exchange, "code_verifier": verifier})
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+    # a code presented twice was intercepted: the session it started is ended
+    refresh = await client.post("/oauth/token", data={
+        "grant_type": "refresh_token", "client_id": UI_CLIENT,
+        "refresh_token": good.json()["refresh_token"]})
+    assert refresh.status_code == 400 and refresh.json()["error"] == "invalid_grant"
 
 
 async def test_wrong_password_then_lockout_with_backoff(

@@ -236,7 +236,15 @@ async def redeem_code(session: AsyncSession, settings: Settings, *, client_id: s
         .with_for_update()
     )).scalar_one_or_none()
     invalid = OAuthError(400, "invalid_grant", "The code is invalid, expired or already used.")
-    if row is None or row.used_at is not None or row.expires_at <= utcnow():
+    if row is not None and row.used_at is not None:
+        # A code presented twice was intercepted: end the session it started (RFC 6749
+        # §4.1.2). The session's family id is the code's id.
+        await revoke_family(session, row.tenant_id, row.id)
+        await audit.record(session, tenant_id=row.tenant_id, actor=f"client:{client_id}",
+                           action="session.code_reuse", resource_type="principal",
+                           resource_id=str(row.principal_id), after={"family": str(row.id)})
+        raise CodeReuse()
+    if row is None or row.expires_at <= utcnow():
         raise invalid
     row.used_at = utcnow()
     if row.client_id != client_id or row.redirect_uri != redirect_uri:
@@ -247,7 +255,7 @@ async def redeem_code(session: AsyncSession, settings: Settings, *, client_id: s
     principal = await principals.load(session, row.principal_id, row.tenant_id,
                                       client_id=client_id, scopes=scopes)
     token = await _new_refresh(
-        session, principal, uuid.uuid4(), row.scope,
+        session, principal, row.id, row.scope,
         utcnow() + timedelta(seconds=settings.refresh_token_ttl_seconds))
     return IssuedSession(principal, token, row.scope)
 
@@ -267,6 +275,10 @@ async def _new_refresh(session: AsyncSession, principal: Principal, family: uuid
 
 class RefreshReuse(Exception):
     """A rotated refresh token came back: its family has been revoked (commit, then 400)."""
+
+
+class CodeReuse(Exception):
+    """A used authorization code came back: its session has been revoked (commit, then 400)."""
 
 
 async def refresh(session: AsyncSession, settings: Settings, *, client_id: str,

@@ -119,6 +119,9 @@ async def token(request: Request, session: Session, tokens: Tokens,
                 session, settings, client_id=_public_client(form), code=form.get("code", ""),
                 redirect_uri=form.get("redirect_uri", ""),
                 verifier=form.get("code_verifier", ""))
+        except login.CodeReuse:
+            return problem_response(request, OAuthError(
+                400, "invalid_grant", "This code was already used; its session is revoked."))
         except OAuthError:
             raise
         except Problem as exc:
