@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     ui_redirect_uris: list[str] = Field(
         default=["http://localhost:8000/ui/callback", "http://127.0.0.1:8000/ui/callback"],
         description="Redirect URIs the first-party web UI (client 'nentang-ui') may use.")
+    idp_allow_http_loopback: bool = Field(
+        default=False,
+        description="Accept identity providers at http://127.0.0.1, ::1 or localhost (an "
+        "air-gapped single server running its provider beside the platform). Off: https only.")
     login_max_failures: int = Field(
         default=5, ge=1, description="Failed sign-ins before an account is locked.")
     login_lockout_seconds: int = Field(

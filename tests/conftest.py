@@ -50,7 +50,9 @@ class Backend:
 
 
 def _settings(tmp: Path, **kwargs: Any) -> Settings:
+    # The test OpenID provider listens on loopback http.
     return Settings(data_dir=tmp, signing_key_file=tmp / "signing-key.pem",
+                    idp_allow_http_loopback=True,
                     issuer="http://nentang.test", auto_migrate=False, log_json=False, **kwargs)
 
 

@@ -467,7 +467,10 @@ async def test_configuration_is_validated_and_nothing_is_written(
                                   json={**good, "jit_enabled": True, "jit_roles": ["officer"]})
     assert escalation.status_code == 403 and escalation.json()["code"] == "escalation"
     assert (await client.get(url, headers=admin.headers)).status_code == 404
-    loopback = await client.put(url, headers=limited,
+    # idp:write alone never chooses the provider: that takes a unit administrator's rights
+    alone = await client.put(url, headers=limited, json=good)
+    assert alone.status_code == 403 and alone.json()["code"] == "escalation"
+    loopback = await client.put(url, headers=admin.headers,
                                 json={**good, "issuer": "http://localhost:8080/realms/x"})
     assert loopback.status_code == 200, loopback.text
 

@@ -188,3 +188,81 @@ async def test_listing_tenants_needs_tenants_read_within_the_tokens_scope(
 def test_database_errors_never_log_parameter_values(app: Any) -> None:
     """Values (password hashes, TOTP and client secrets) stay out of SQL error messages."""
     assert app.state.db.engine.sync_engine.hide_parameters is True
+
+
+async def test_http_identity_providers_need_the_operators_consent(
+    platform: Platform, backend: Backend
+) -> None:
+    """Off by default: only an installation that runs its provider on the same machine turns
+    on loopback http; everyone else gets https only."""
+    import httpx as httpx_
+
+    from app.main import create_app
+
+    province, admin = await platform.province_with_admin()
+    strict = create_app(backend.settings.model_copy(update={"idp_allow_http_loopback": False}))
+    try:
+        async with httpx_.AsyncClient(transport=httpx_.ASGITransport(app=strict),
+                                      base_url="http://nentang.test") as http:
+            refused = await http.put(f"/api/v1/tenants/{province}/identity-provider",
+                                     headers=admin.headers, json={
+                                         "display_name": "SSO", "issuer": "http://127.0.0.1:9",
+                                         "client_id": "nentang", "client_secret": "s3cret-value",
+                                         "match_claim": "sub"})
+    finally:
+        await strict.state.db.dispose()
+    assert refused.status_code == 422 and refused.json()["code"] == "issuer-not-https"
+
+
+async def test_a_new_units_admin_password_is_never_cached(
+    platform: Platform, client: httpx.AsyncClient
+) -> None:
+    province, admin = await platform.province_with_admin()
+    created = await client.post("/api/v1/tenants", headers=admin.headers, json={
+        "code": f"X{province[1:]}", "name": "Xã", "kind": "commune", "parent": province,
+        "admin": {"username": "chu.tich", "display_name": "Chủ tịch"}})
+    assert created.status_code == 201 and created.json()["admin"]["initial_password"]
+    assert created.headers["cache-control"] == "no-store"
+
+
+async def test_someone_elses_replay_of_a_used_code_does_not_end_the_session(
+    platform: Platform, client: httpx.AsyncClient
+) -> None:
+    from tests.platform import UI_REDIRECT, code_from
+
+    province, _ = await platform.province_with_admin()
+    user = await _user(platform, province, ["officer"])
+    verifier, _ = pkce_pair()
+    code = code_from(await password_sign_in(client, province, user["username"], PASSWORD,
+                                            verifier=verifier))
+    exchange = {"grant_type": "authorization_code", "code": code, "redirect_uri": UI_REDIRECT,
+                "code_verifier": verifier}
+    tokens = (await client.post("/oauth/token", data={**exchange, "client_id": UI_CLIENT})).json()
+    other = await client.post("/oauth/token", data={**exchange, "client_id": "nentang-cli"})
+    assert other.status_code == 400 and other.json()["error"] == "invalid_grant"
+    alive = await client.post("/oauth/token", data={
+        "grant_type": "refresh_token", "client_id": UI_CLIENT,
+        "refresh_token": tokens["refresh_token"]})
+    assert alive.status_code == 200, "only the code's own client can end its session"
+
+
+async def test_idempotency_fingerprints_hold_no_password(
+    platform: Platform, client: httpx.AsyncClient, backend: Backend
+) -> None:
+    province, admin = await platform.province_with_admin()
+    url = f"/api/v1/tenants/{province}/users"
+    body = {"username": "idem.user", "display_name": "A", "password": "mật-khẩu-thứ-nhất"}
+    headers = {**admin.headers, "Idempotency-Key": "user-1"}
+    first = await client.post(url, headers=headers, json=body)
+    assert first.status_code == 201
+    # the fingerprint does not depend on the password, so nothing in it can be guessed
+    again = await client.post(url, headers=headers, json={**body, "password": "khác-hẳn-rồi-nhé"})
+    assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
+    engine = backend.superuser_engine()
+    try:
+        async with engine.connect() as conn:
+            stored = (await conn.execute(text(
+                "SELECT response FROM idempotency_keys WHERE key = 'user-1'"))).scalar_one()
+    finally:
+        await engine.dispose()
+    assert "mật-khẩu-thứ-nhất" not in str(stored)

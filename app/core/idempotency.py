@@ -62,11 +62,23 @@ class IdempotencyRecord(TenantOwned, Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+SECRET_FIELDS = frozenset({"password", "client_secret"})
+
+
+def _without_secrets(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_secrets(v) for k, v in value.items() if k not in SECRET_FIELDS}
+    if isinstance(value, list):
+        return [_without_secrets(v) for v in value]
+    return value
+
+
 def _fingerprint(record_id: uuid.UUID, method: str, path: str, body: Any) -> str:
-    """HMAC of the request keyed by the record's random id: a body may hold a password, and a
-    plain hash of it would be open to offline guessing from a copy of the table."""
-    canonical = json.dumps([method, path, jsonable_encoder(body)], sort_keys=True,
-                           separators=(",", ":"), ensure_ascii=False)
+    """What identifies a request, without its secrets: a fingerprint over a password could be
+    guessed offline from a copy of the table (any key kept beside it would be copied too). A
+    retry that changes only a password therefore replays the first response."""
+    canonical = json.dumps([method, path, _without_secrets(jsonable_encoder(body))],
+                           sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hmac.new(record_id.bytes, canonical.encode(), hashlib.sha256).hexdigest()
 
 

@@ -71,8 +71,9 @@ async def get_identity_provider(access: IdpRead, session: ScopedSession,
 async def put_identity_provider(access: IdpWrite, body: IdentityProviderIn,
                                 session: ScopedSession,
                                 settings: AppSettings) -> IdentityProviderOut:
-    row = await identity_providers.put(session, caller=access.principal, tenant=access.tenant,
-                                       data=body)
+    row = await identity_providers.put(
+        session, caller=access.principal, tenant=access.tenant, data=body,
+        allow_http_loopback=settings.idp_allow_http_loopback)
     return await _out(session, settings, access.tenant, row)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,7 +22,7 @@ from app.identity import grants, roles
 from app.identity.callers import Caller
 from app.identity.idp_schemas import IdentityProviderIn
 from app.identity.models import IdentityProvider
-from app.identity.permissions import Permission
+from app.identity.permissions import BUILTIN_ROLES, Permission
 from app.identity.policy import authorize, check_delegable
 from app.identity.principals import path_ids
 from app.tenancy.models import Tenant
@@ -58,13 +59,24 @@ def snapshot(row: IdentityProvider) -> dict[str, Any]:
             "jit_roles": list(row.jit_roles), "has_client_secret": bool(row.client_secret)}
 
 
+def _check_controls_the_unit(caller: Caller, tenant: Tenant) -> None:
+    """The provider decides who signs in as anyone linked there, including users granted
+    more later: only someone holding everything a unit's administrator holds may choose it."""
+    check_delegable(caller, tenant, BUILTIN_ROLES["tenant_admin"],
+                    "Choosing the unit's identity provider")
+
+
 async def put(session: AsyncSession, *, caller: Caller, tenant: Tenant,
-              data: IdentityProviderIn) -> IdentityProvider:
+              data: IdentityProviderIn, allow_http_loopback: bool = False) -> IdentityProvider:
     """Set the tenant's own provider. Whoever controls the provider signs in as every linked
     user below, so the caller must hold all their permissions; and officials created just in
     time get ``jit_roles``, so setting them is delegating them."""
     authorize(caller, Permission.IDP_WRITE, tenant)
+    _check_controls_the_unit(caller, tenant)
     await grants.check_may_manage_linked_users(session, caller, tenant)
+    if urlsplit(data.issuer).scheme == "http" and not allow_http_loopback:
+        raise invalid("/issuer", "This platform accepts only https identity providers "
+                      "(NENTANG_IDP_ALLOW_HTTP_LOOPBACK is off).", code="issuer-not-https")
     for index, key in enumerate(data.jit_roles):
         role = await roles.resolve(session, tenant, key, f"/jit_roles/{index}")
         check_delegable(caller, tenant, role.permissions, f"Role '{key}'")
@@ -100,6 +112,7 @@ async def remove(session: AsyncSession, *, caller: Caller, tenant: Tenant) -> No
     Linked users below then sign in through the next provider up, so this too needs every
     permission they hold."""
     authorize(caller, Permission.IDP_WRITE, tenant)
+    _check_controls_the_unit(caller, tenant)
     await grants.check_may_manage_linked_users(session, caller, tenant)
     row = await own(session, tenant)
     if row is None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode, urlsplit
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
@@ -28,7 +28,8 @@ from app.identity import passwords, principals
 from app.identity.access_schemas import USERNAME_PATTERN
 from app.identity.callers import Principal
 from app.identity.clients import OAuthError
-from app.identity.models import AuthorizationCode, RefreshToken, User
+from app.identity.models import AuthorizationCode, PrincipalStatus, RefreshToken, User
+from app.identity.models import Principal as PrincipalRow
 from app.identity.permissions import Permission
 from app.tenancy import repository as tenants
 from app.tenancy.models import Tenant
@@ -150,18 +151,26 @@ async def password_login(session: AsyncSession, settings: Settings, *, tenant_co
         raise _bad_credentials()  # no account has one this long: do not spend Argon2 on it
     tenant = (await tenants.get_by_code(session, tenant_code)
               if TENANT_CODE.match(tenant_code) else None)
-    user = None
+    user, status = None, None
     if tenant is not None and USERNAME.match(username):
         # The row lock makes concurrent attempts on one account take turns, so every failure
         # is counted and a TOTP step is accepted once (PostgreSQL; SQLite serialises writes).
-        user = (await session.execute(
-            select(User).where(User.tenant_id == tenant.id, User.username == username)
-            .with_for_update()
-        )).scalar_one_or_none()
-    if tenant is not None and user is not None and passwords.is_locked(user):
-        await passwords.check_password(None, password)  # same work as a real check
-        await _audit_failure(session, tenant, username, "locked")
-        raise _bad_credentials()  # a locked account looks like a wrong password
+        found = (await session.execute(
+            select(User, PrincipalRow.status)
+            .join(PrincipalRow, and_(PrincipalRow.tenant_id == User.tenant_id,
+                                     PrincipalRow.id == User.principal_id))
+            .where(User.tenant_id == tenant.id, User.username == username)
+            .with_for_update(of=User)
+        )).first()
+        if found is not None:
+            user, status = found
+    if tenant is not None and user is not None and (
+            passwords.is_locked(user) or status != PrincipalStatus.ACTIVE):
+        # A locked or disabled account looks like a wrong password, after the same work.
+        await passwords.check_password(None, password)
+        reason = "locked" if passwords.is_locked(user) else "disabled"
+        await _audit_failure(session, tenant, username, reason)
+        raise _bad_credentials()
     ok = await passwords.check_password(user, password)
     if not ok or user is None or tenant is None:
         if user is not None and tenant is not None:
@@ -236,7 +245,7 @@ async def redeem_code(session: AsyncSession, settings: Settings, *, client_id: s
         .with_for_update()
     )).scalar_one_or_none()
     invalid = OAuthError(400, "invalid_grant", "The code is invalid, expired or already used.")
-    if row is not None and row.used_at is not None:
+    if row is not None and row.used_at is not None and row.client_id == client_id:
         # A code presented twice was intercepted: end the session it started (RFC 6749
         # §4.1.2). The session's family id is the code's id.
         await revoke_family(session, row.tenant_id, row.id)
@@ -244,7 +253,7 @@ async def redeem_code(session: AsyncSession, settings: Settings, *, client_id: s
                            action="session.code_reuse", resource_type="principal",
                            resource_id=str(row.principal_id), after={"family": str(row.id)})
         raise CodeReuse()
-    if row is None or row.expires_at <= utcnow():
+    if row is None or row.used_at is not None or row.expires_at <= utcnow():
         raise invalid
     row.used_at = utcnow()
     if row.client_id != client_id or row.redirect_uri != redirect_uri:

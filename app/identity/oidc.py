@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import secrets
 import time
 from collections.abc import Mapping
@@ -102,6 +103,8 @@ class Metadata:
     jwks_uri: str
 
 
+logger = logging.getLogger("nentang.identity")
+_UNAVAILABLE = "The provider's {what} could not be fetched; ask the unit's administrator."
 _metadata: dict[str, tuple[float, Metadata]] = {}
 _key_sets: dict[str, tuple[float, KeySet]] = {}
 
@@ -112,11 +115,14 @@ async def _get_json(url: str, what: str) -> Any:
         async with httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False) as http:
             response = await http.get(url, headers={"Accept": "application/json"})
     except httpx.HTTPError as exc:
-        raise FederationFailure("idp-unavailable", f"The provider's {what} could not be "
-                                f"fetched ({type(exc).__name__}).") from exc
+        logger.warning("identity provider unreachable",
+                       extra={"url": url, "error": type(exc).__name__})
+        raise FederationFailure("idp-unavailable", _UNAVAILABLE.format(what=what)) from exc
     if response.status_code != 200:
-        raise FederationFailure("idp-unavailable",
-                                f"The provider's {what} answered HTTP {response.status_code}.")
+        # The same answer whatever went wrong, so the endpoint cannot map a network.
+        logger.warning("identity provider answered an error",
+                       extra={"url": url, "status": response.status_code})
+        raise FederationFailure("idp-unavailable", _UNAVAILABLE.format(what=what))
     try:
         return response.json()
     except ValueError as exc:

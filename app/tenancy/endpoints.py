@@ -77,7 +77,8 @@ async def create_tenant(
         ttl_seconds=settings.idempotency_ttl_seconds, create=create,
         redact=frozenset({"admin.initial_password", "admin.totp_uri"}),
         headers=lambda doc: {"ETag": f'"{doc["version"]}"',
-                             "Location": f"{router.prefix}/{doc['code']}"},
+                             "Location": f"{router.prefix}/{doc['code']}",
+                             "Cache-Control": "no-store"},
     )
 
 
