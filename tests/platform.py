@@ -158,6 +158,12 @@ async def sign_in(http: httpx.AsyncClient, tenant: str, username: str, password:
     verifier, _ = pkce_pair()
     response = await password_sign_in(http, tenant, username, password, totp=totp,
                                       verifier=verifier)
+    return await exchange(http, response, verifier)
+
+
+async def exchange(http: httpx.AsyncClient, response: httpx.Response,
+                   verifier: str) -> dict[str, Any]:
+    """Redeem the code carried by a sign-in's 303 for the UI's tokens."""
     tokens = await http.post("/oauth/token", data={
         "grant_type": "authorization_code", "client_id": UI_CLIENT, "code": code_from(response),
         "redirect_uri": UI_REDIRECT, "code_verifier": verifier})

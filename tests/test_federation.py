@@ -43,13 +43,12 @@ from tests.oidc_provider import (
     generate_jwks,
 )
 from tests.platform import (
-    UI_CLIENT,
     UI_REDIRECT,
     Credentials,
     Platform,
     authorize_params,
     bearer,
-    code_from,
+    exchange,
     new_code,
     pkce_pair,
     sign_in,
@@ -272,16 +271,6 @@ async def federated(client: httpx.AsyncClient, tenant: str,
                     account: str) -> tuple[str, httpx.Response]:
     verifier, callback = await at_provider(client, tenant, account)
     return verifier, await back_to_app(client, callback)
-
-
-async def exchange(client: httpx.AsyncClient, response: httpx.Response,
-                   verifier: str) -> dict[str, Any]:
-    tokens = await client.post("/oauth/token", data={
-        "grant_type": "authorization_code", "client_id": UI_CLIENT, "code": code_from(response),
-        "redirect_uri": UI_REDIRECT, "code_verifier": verifier})
-    assert tokens.status_code == 200, tokens.text
-    body: dict[str, Any] = tokens.json()
-    return body
 
 
 async def me(client: httpx.AsyncClient, tokens: dict[str, Any]) -> dict[str, Any]:
