@@ -1,0 +1,1 @@
+"""eForms: definitions, versions, inheritance and submissions."""

@@ -1,0 +1,307 @@
+"""eForm definitions: checking a definition, compiling it, and validating data against it.
+
+A definition (``forms/form.schema.json``) pairs a JSON Schema (draft 2020-12) for the data
+with a UI schema. Conditional visibility is a JSON Schema condition over the submission, so
+the server enforces exactly what the browser shows: :func:`effective_schema` turns every
+``visible_when`` into ``if``/``then``/``else`` — a visible field marked
+``required_when_visible`` must be present, a hidden field must be absent — and, unless the form
+allows them, refuses unknown fields with ``unevaluatedProperties: false``.
+
+Schemas never reach outside the document: a ``$ref`` or ``$dynamicRef`` must resolve to the
+document itself or to a resource embedded in it (its own ``$id``), and the validator's
+registry retrieves nothing, so no schema is ever fetched.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import urldefrag, urljoin
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError, ValidationError
+from referencing import Registry
+
+META_SCHEMA_FILE = Path(__file__).resolve().parents[2] / "forms" / "form.schema.json"
+DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
+FORMATS = ("date", "date-time", "email", "uri", "uuid")
+# Where a form's schema lives unless it names itself with its own "$id".
+FORM_BASE_URI = "https://form.nentang.invalid/schema"
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem, at a JSON Pointer into the checked document, in Vietnamese and English."""
+
+    pointer: str
+    vi: str
+    en: str
+    keyword: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"pointer": self.pointer, "detail": self.en, "detail_vi": self.vi,
+                "keyword": self.keyword}
+
+
+class DefinitionError(Exception):
+    """A definition that cannot be used, with every problem found."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(f"{e.pointer}: {e.en}" for e in errors))
+        self.errors = errors
+
+
+@cache
+def _meta_validator() -> Draft202012Validator:
+    schema = json.loads(META_SCHEMA_FILE.read_text(encoding="utf-8"))
+    return Draft202012Validator(schema, registry=_closed_registry())
+
+
+def _closed_registry() -> Registry[Any]:
+    """A registry that knows only what it is given (its default ``retrieve`` refuses every
+    URI): nothing is ever fetched."""
+    return Registry()
+
+
+def _pointer(parts: Iterator[Any] | list[Any]) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def _walk_refs(node: Any, base: str, path: list[Any]) -> Iterator[tuple[str, str, list[Any]]]:
+    """Every ``$ref``/``$dynamicRef`` with the base URI it resolves against."""
+    if isinstance(node, dict):
+        if isinstance(node.get("$id"), str):
+            base = urljoin(base, node["$id"])
+        for keyword in ("$ref", "$dynamicRef"):
+            if isinstance(node.get(keyword), str):
+                yield node[keyword], base, [*path, keyword]
+        for key, value in node.items():
+            if key not in ("const", "enum", "default", "examples"):
+                yield from _walk_refs(value, base, [*path, key])
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from _walk_refs(item, base, [*path, index])
+
+
+def _embedded_ids(node: Any, base: str) -> set[str]:
+    found: set[str] = set()
+    if isinstance(node, dict):
+        if isinstance(node.get("$id"), str):
+            base = urljoin(base, node["$id"])
+            found.add(urldefrag(base).url)
+        for key, value in node.items():
+            if key not in ("const", "enum", "default", "examples"):
+                found |= _embedded_ids(value, base)
+    elif isinstance(node, list):
+        for item in node:
+            found |= _embedded_ids(item, base)
+    return found
+
+
+def _target(base: str, ref: str) -> str:
+    """The resource a reference names (a bare fragment stays in the current resource, which
+    ``urljoin`` cannot express for non-hierarchical ids such as ``urn:``)."""
+    return urldefrag(base).url if ref.startswith("#") else urldefrag(urljoin(base, ref)).url
+
+
+def _external_refs(schema: dict[str, Any]) -> list[FieldError]:
+    known = _embedded_ids(schema, FORM_BASE_URI) | {FORM_BASE_URI}
+    errors = []
+    for ref, base, path in _walk_refs(schema, FORM_BASE_URI, []):
+        target = _target(base, ref)
+        if target not in known:
+            text = f"'{ref}' points outside the form; only references inside it are allowed."
+            errors.append(FieldError(_pointer(["schema", *path]),
+                                     f"'{ref}' trỏ ra ngoài biểu mẫu; chỉ được tham chiếu "
+                                     "bên trong biểu mẫu.", text, "$ref"))
+    return errors
+
+
+def _properties(definition: dict[str, Any]) -> dict[str, Any]:
+    props = definition["schema"].get("properties", {})
+    return props if isinstance(props, dict) else {}
+
+
+def _ui_consistency(definition: dict[str, Any]) -> list[FieldError]:
+    props = set(_properties(definition))
+    ui = definition["ui_schema"]
+    errors = []
+    for name in sorted(props - set(ui["fields"])):
+        errors.append(FieldError(
+            f"/ui_schema/fields/{name}", f"Trường '{name}' chưa có nhãn hiển thị.",
+            f"Field '{name}' has no UI entry (label).", "ui"))
+    for name in sorted(set(ui["fields"]) - props):
+        errors.append(FieldError(
+            f"/ui_schema/fields/{name}", f"'{name}' không phải là trường của dữ liệu.",
+            f"'{name}' is not a property of the data schema.", "ui"))
+    listed = [("order", i, n) for i, n in enumerate(ui.get("order", []))] + [
+        (f"sections/{s}/fields", i, n) for s, section in enumerate(ui.get("sections", []))
+        for i, n in enumerate(section["fields"])]
+    for where, index, name in listed:
+        if name not in props:
+            errors.append(FieldError(
+                f"/ui_schema/{where}/{index}", f"'{name}' không phải là trường của dữ liệu.",
+                f"'{name}' is not a property of the data schema.", "ui"))
+    for name, field in ui["fields"].items():
+        condition = field.get("visible_when")
+        if condition is None:
+            continue
+        try:
+            Draft202012Validator.check_schema(condition)
+        except SchemaError as exc:
+            errors.append(FieldError(f"/ui_schema/fields/{name}/visible_when",
+                                     "Điều kiện hiển thị không hợp lệ.",
+                                     f"Invalid condition: {exc.message}", "visible_when"))
+    return errors
+
+
+def check(definition: Any) -> dict[str, Any]:
+    """Return ``definition`` if it can be used, else raise :class:`DefinitionError` listing
+    every problem: its shape, the data schema itself, references leaving the document, and
+    the UI schema's agreement with the data schema."""
+    shape = [FieldError(_pointer(e.absolute_path), "Định nghĩa biểu mẫu không hợp lệ.",
+                        e.message, str(e.validator))
+             for e in _meta_validator().iter_errors(definition)]
+    if shape:
+        raise DefinitionError(sorted(shape, key=lambda e: e.pointer))
+    try:
+        Draft202012Validator.check_schema(definition["schema"])
+    except SchemaError as exc:
+        raise DefinitionError([FieldError(
+            _pointer(["schema", *exc.absolute_path]), "Lược đồ dữ liệu không hợp lệ.",
+            f"Invalid JSON Schema: {exc.message}", "schema")]) from None
+    problems = _external_refs(definition["schema"]) + _ui_consistency(definition)
+    if problems:
+        raise DefinitionError(problems)
+    return dict(definition)
+
+
+def effective_schema(definition: dict[str, Any]) -> dict[str, Any]:
+    """The schema the server validates submissions with (see the module docstring)."""
+    rules: list[dict[str, Any]] = []
+    for name, field in definition["ui_schema"]["fields"].items():
+        condition = field.get("visible_when")
+        if condition is None:
+            continue
+        rule: dict[str, Any] = {"if": condition, "else": {"not": {"required": [name]}}}
+        if field.get("required_when_visible"):
+            rule["then"] = {"required": [name]}
+        rules.append(rule)
+    # The form's schema keeps its own identity inside the wrapper, so its "#/$defs/..."
+    # references still mean the form's own definitions.
+    data_schema = {"$id": FORM_BASE_URI, **definition["schema"]}
+    effective: dict[str, Any] = {"$schema": DRAFT_2020_12, "allOf": [data_schema, *rules]}
+    if not definition.get("allow_unknown_fields", False):
+        effective["unevaluatedProperties"] = False
+    return effective
+
+
+class FormValidator:
+    """A compiled validator for one form version (build once, reuse for every submission)."""
+
+    def __init__(self, definition: dict[str, Any]) -> None:
+        self.definition = definition
+        self._declared = _declared_properties(definition)
+        self._validator = Draft202012Validator(
+            effective_schema(definition), registry=_closed_registry(),
+            format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+    def errors(self, data: Any) -> list[FieldError]:
+        """Every problem with ``data``, one per pointer and keyword, sorted by pointer."""
+        found: dict[tuple[str, str], FieldError] = {}
+        for error in self._validator.iter_errors(data):
+            for item in _explain(error):
+                found.setdefault((item.pointer, item.keyword), item)
+        if any(e.keyword != "unknown-field" for e in found.values()):
+            # A subschema that fails drops its annotations (JSON Schema 2020-12 §7.7.1.1), so
+            # unevaluatedProperties then also names fields the form does declare: keep only
+            # the truly unknown ones.
+            found = {k: e for k, e in found.items() if e.keyword != "unknown-field"
+                     or e.pointer.count("/") > 1 or e.pointer[1:] not in self._declared}
+        return sorted(found.values(), key=lambda e: (e.pointer, e.keyword))
+
+
+def _declared_properties(definition: dict[str, Any]) -> frozenset[str]:
+    """Top-level property names the form declares, in its root or root-level applicators."""
+    names = set(definition["ui_schema"]["fields"])
+    stack: list[Any] = [definition["schema"]]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        names.update(node.get("properties", {}) if isinstance(node.get("properties"), dict)
+                     else ())
+        for keyword in ("allOf", "anyOf", "oneOf"):
+            stack.extend(node.get(keyword, []) if isinstance(node.get(keyword), list) else [])
+        stack.extend(node[k] for k in ("if", "then", "else") if k in node)
+        if isinstance(node.get("dependentSchemas"), dict):
+            stack.extend(node["dependentSchemas"].values())
+    return frozenset(names)
+
+
+def _leaves(error: ValidationError) -> Iterator[ValidationError]:
+    """The errors that say what is wrong: those under combinators (allOf, if/then/else)."""
+    if error.context and error.validator in ("allOf", "anyOf", "oneOf"):
+        for child in error.context:
+            yield from _leaves(child)
+    else:
+        yield error
+
+
+def _explain(error: ValidationError) -> Iterator[FieldError]:
+    for leaf in _leaves(error):
+        path = list(leaf.absolute_path)
+        keyword = str(leaf.validator)
+        if keyword == "required":
+            instance = leaf.instance if isinstance(leaf.instance, dict) else {}
+            for name in cast(list[str], leaf.validator_value):
+                if name not in instance:
+                    yield FieldError(_pointer([*path, name]), "Trường này là bắt buộc.",
+                                     "This field is required.", "required")
+        elif keyword in ("unevaluatedProperties", "additionalProperties") and (
+                leaf.validator_value is False):
+            for name in _unexpected(leaf):
+                yield FieldError(_pointer([*path, name]), "Biểu mẫu không có trường này.",
+                                 "The form has no such field.", "unknown-field")
+        elif keyword == "not" and isinstance(leaf.validator_value, dict) and list(
+                leaf.validator_value) == ["required"]:
+            for name in leaf.validator_value["required"]:
+                yield FieldError(_pointer([*path, name]),
+                                 "Trường này đang bị ẩn nên không được có dữ liệu.",
+                                 "This field is hidden here and must be empty.", "hidden")
+        else:
+            vi, en = _message(leaf)
+            yield FieldError(_pointer(path), vi, en, keyword)
+
+
+def _unexpected(error: ValidationError) -> list[str]:
+    """The properties an ``unevaluatedProperties``/``additionalProperties`` error is about:
+    jsonschema names them (quoted) in its message, and only there."""
+    instance = error.instance if isinstance(error.instance, dict) else {}
+    return sorted(name for name in instance if repr(name) in error.message)
+
+
+def _message(error: ValidationError) -> tuple[str, str]:
+    keyword, value = str(error.validator), error.validator_value
+    vi = {
+        "type": f"Sai kiểu dữ liệu (cần {value}).",
+        "enum": "Giá trị không nằm trong danh sách cho phép.",
+        "const": "Giá trị không đúng.",
+        "format": f"Sai định dạng {value}.",
+        "pattern": "Giá trị không đúng mẫu quy định.",
+        "minLength": f"Cần ít nhất {value} ký tự.",
+        "maxLength": f"Tối đa {value} ký tự.",
+        "minimum": f"Giá trị nhỏ nhất là {value}.",
+        "maximum": f"Giá trị lớn nhất là {value}.",
+        "exclusiveMinimum": f"Giá trị phải lớn hơn {value}.",
+        "exclusiveMaximum": f"Giá trị phải nhỏ hơn {value}.",
+        "minItems": f"Cần ít nhất {value} mục.",
+        "maxItems": f"Tối đa {value} mục.",
+        "uniqueItems": "Các mục không được trùng nhau.",
+        "multipleOf": f"Giá trị phải là bội số của {value}.",
+    }.get(keyword, "Giá trị không hợp lệ.")
+    return vi, error.message
