@@ -191,3 +191,31 @@ def test_the_five_required_formats_are_checked() -> None:
             "email": "a@example.vn", "uri": "https://dichvucong.gov.vn/",
             "uuid": "0b7c3a2e-4a57-4d0e-9d0b-2f7f2b0f8c11"}
     assert _pointers(form, good) == []
+
+
+@pytest.mark.parametrize("pattern", [r"^(a+)+$", r"(x*)*y", r"^(\w+\s?)*$",
+                                     r"(?:[0-9]+,?)+$", r"(a{1,1000})+", r"((a|b)+)*c"])
+def test_catastrophic_patterns_are_refused_at_save_time(pattern: str) -> None:
+    form = _form({"properties": {"a": {"type": "string", "pattern": pattern},
+                                 "b": {"type": "object", "patternProperties": {pattern: {}}}}},
+                 {"a": {"label": {"vi": "a", "en": "a"}},
+                  "b": {"label": {"vi": "b", "en": "b"},
+                        "visible_when": {"properties": {"a": {"pattern": pattern}}}}})
+    with pytest.raises(DefinitionError) as raised:
+        check(form)
+    assert sorted(e.pointer for e in raised.value.errors) == [
+        "/schema/properties/a/pattern", f"/schema/properties/b/patternProperties/{pattern}",
+        "/ui_schema/fields/b/visible_when/properties/a/pattern"]
+    assert all("exponential" in e.en for e in raised.value.errors)
+
+
+@pytest.mark.parametrize("pattern", [r"^[0-9]{12}$", r"^0[0-9]{9,10}$", r"^(ab|cd)+$",
+                                     r"^[A-Z]{2}-[0-9]+$", r"^\S+@\S+\.\S+$", r"^(a{2}){3}$",
+                                     r"^[0-9A-Z]+(-[0-9A-Z]+)*$", r"((ab)*c)+"])
+def test_ordinary_patterns_pass(pattern: str) -> None:
+    check(_form({"properties": {"a": {"type": "string", "pattern": pattern}}}))
+
+
+def test_a_pattern_that_does_not_compile_is_refused() -> None:
+    with pytest.raises(DefinitionError):
+        check(_form({"properties": {"a": {"type": "string", "pattern": "(unclosed"}}}))

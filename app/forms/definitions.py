@@ -15,10 +15,12 @@ registry retrieves nothing, so no schema is ever fetched.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from re import _parser as _regex_parser  # type: ignore[attr-defined]
 from typing import Any, cast
 from urllib.parse import urldefrag, urljoin
 
@@ -121,6 +123,103 @@ def _external_refs(schema: dict[str, Any]) -> list[FieldError]:
     return errors
 
 
+_UNBOUNDED = 100  # a repeat allowing more than this many counts as unbounded
+
+
+def regex_problem(pattern: str) -> str | None:
+    """Why ``pattern`` may not be used, or None. Refuses patterns that do not compile and
+    nested unbounded repeats such as ``(a+)+``, whose backtracking grows exponentially with
+    the input: a submission must never be able to stall a worker."""
+    try:
+        parsed = _regex_parser.parse(pattern)
+    except (re.error, RecursionError, OverflowError):
+        return "It is not a valid regular expression."
+
+    if _nested_unbounded(parsed, inside=False):
+        return ("Nested unbounded repeats (such as (a+)+) can take exponential time; "
+                "rewrite the pattern without them.")
+    return None
+
+
+_REPEATS = frozenset({"MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"})
+
+
+def _children(op: str, arg: Any) -> list[Any]:
+    """The sub-sequences of a parsed regex node that can hold repeats."""
+    if op == "SUBPATTERN":
+        return [arg[-1]]
+    if op == "BRANCH":
+        return list(arg[1])
+    if op in ("ASSERT", "ASSERT_NOT", "ATOMIC_GROUP"):
+        return [arg[-1]]
+    return []
+
+
+_SINGLE_CHARACTERS = frozenset({"LITERAL", "NOT_LITERAL", "IN", "ANY", "CATEGORY"})
+
+
+def _delimited(body: Any) -> bool:
+    """Whether each pass of a repeat must consume a character outside any inner repeat (as
+    the ``-`` in ``(-[0-9]+)*``), which keeps the passes from splitting the input in
+    exponentially many ways. A heuristic: it does not look at which characters."""
+    for op, arg in body:
+        name = str(op)
+        if name in _SINGLE_CHARACTERS:
+            return True
+        if name == "SUBPATTERN" and _delimited(arg[-1]):
+            return True
+    return False
+
+
+def _nested_unbounded(items: Any, *, inside: bool) -> bool:
+    """An unbounded repeat inside another undelimited unbounded repeat (``(a+)+``,
+    ``(\\w+\\s?)*``): the classic exponential backtracking shape."""
+    for op, arg in items:
+        name = str(op)
+        if name in _REPEATS:
+            _low, high, body = arg
+            unbounded = high == _regex_parser.MAXREPEAT or high > _UNBOUNDED
+            if unbounded and inside:
+                return True
+            if _nested_unbounded(body, inside=inside or (unbounded and not _delimited(body))):
+                return True
+        elif any(_nested_unbounded(child, inside=inside) for child in _children(name, arg)):
+            return True
+    return False
+
+
+def _patterns(node: Any, path: list[Any]) -> Iterator[tuple[str, list[Any]]]:
+    """Every regular expression in a schema: ``pattern`` values and ``patternProperties``
+    keys."""
+    if isinstance(node, dict):
+        if isinstance(node.get("pattern"), str):
+            yield node["pattern"], [*path, "pattern"]
+        if isinstance(node.get("patternProperties"), dict):
+            for key in node["patternProperties"]:
+                yield key, [*path, "patternProperties", key]
+        for key, value in node.items():
+            if key not in ("const", "enum", "default", "examples"):
+                yield from _patterns(value, [*path, key])
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from _patterns(item, [*path, index])
+
+
+def _regex_problems(definition: dict[str, Any]) -> list[FieldError]:
+    sources: list[tuple[Any, list[Any]]] = [(definition["schema"], ["schema"])] + [
+        (field["visible_when"], ["ui_schema", "fields", name, "visible_when"])
+        for name, field in definition["ui_schema"]["fields"].items() if "visible_when" in field]
+    errors = []
+    for node, base in sources:
+        for pattern, path in _patterns(node, base):
+            problem = regex_problem(pattern)
+            if problem:
+                errors.append(FieldError(_pointer(path), "Biểu thức chính quy không được phép: "
+                                         "có thể làm treo hệ thống hoặc không hợp lệ.",
+                                         problem, "pattern"))
+    return errors
+
+
 def _properties(definition: dict[str, Any]) -> dict[str, Any]:
     props = definition["schema"].get("properties", {})
     return props if isinstance(props, dict) else {}
@@ -174,7 +273,8 @@ def check(definition: Any) -> dict[str, Any]:
         raise DefinitionError([FieldError(
             _pointer(["schema", *exc.absolute_path]), "Lược đồ dữ liệu không hợp lệ.",
             f"Invalid JSON Schema: {exc.message}", "schema")]) from None
-    problems = _external_refs(definition["schema"]) + _ui_consistency(definition)
+    problems = (_external_refs(definition["schema"]) + _ui_consistency(definition)
+                + _regex_problems(definition))
     if problems:
         raise DefinitionError(problems)
     return dict(definition)
