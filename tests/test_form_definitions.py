@@ -164,6 +164,11 @@ def test_bad_definitions_name_the_problem(mutate: Any, pointer: str) -> None:
     assert pointer in [e.pointer for e in raised.value.errors], raised.value.errors
 
 
+def test_required_when_visible_false_needs_no_condition() -> None:
+    check(_form({"properties": {"a": {"type": "string"}}},
+                {"a": {"label": {"vi": "a", "en": "a"}, "required_when_visible": False}}))
+
+
 def test_effective_schema_is_plain_json_schema() -> None:
     form = _form({"properties": {"a": {"type": "boolean"}, "b": {"type": "string"}}},
                  {"a": {"label": {"vi": "a", "en": "a"}},
