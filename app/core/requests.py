@@ -17,6 +17,9 @@ from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+# For responses that carry a secret shown once (a password, a client secret, a token).
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
 REQUEST_ID_HEADER = "x-request-id"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 

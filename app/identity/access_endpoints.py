@@ -12,6 +12,7 @@ from app.core.deps import AppSettings
 from app.core.idempotency import idempotent
 from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, split_page
 from app.core.problems import Problem
+from app.core.requests import NO_STORE
 from app.identity import bulk, grants, roles, users
 from app.identity.access_schemas import (
     BulkResult,
@@ -36,7 +37,6 @@ from app.tenancy import repository as tenants
 
 router = APIRouter(prefix="/api/v1/tenants/{tenant}", tags=["access"])
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
-NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _needs(permission: Permission) -> Any:

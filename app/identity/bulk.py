@@ -86,6 +86,13 @@ def _csv_rows(text: str) -> list[Any]:
     return rows
 
 
+def _row_errors(problem: Problem, pointer: str) -> list[dict[str, str]]:
+    if problem.errors:
+        return [{"pointer": e.get("pointer", pointer), "detail": e.get("detail", "")}
+                for e in problem.errors]
+    return [{"pointer": pointer, "detail": problem.detail or problem.title_en}]
+
+
 async def create_users(session: AsyncSession, *, caller: Caller, tenant: Tenant,
                        rows: list[Any]) -> BulkResult:
     authorize(caller, Permission.USERS_WRITE, tenant)
@@ -120,7 +127,7 @@ async def create_users(session: AsyncSession, *, caller: Caller, tenant: Tenant,
                 exc = invalid(pointer, "The database refused the row.")
             status = {409: "conflict", 403: "forbidden"}.get(exc.status, "invalid")
             results.append(BulkRowResult(row=index + 1, status=status,
-                                         errors=users.bulk_problem_errors(exc, pointer)))
+                                         errors=_row_errors(exc, pointer)))
             continue
         out = users.to_out(new.user, new.status, tenant.code)
         results.append(BulkRowResult(row=index + 1, status="created", user=UserCreated(

@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse
 from app.core.deps import AppSettings
 from app.core.idempotency import idempotent
 from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, split_page
+from app.core.requests import NO_STORE
 from app.identity import clients as service
 from app.identity.auth import ScopedSession
 from app.identity.clients import ClientView
@@ -27,7 +28,6 @@ from app.identity.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1/tenants/{tenant}/clients", tags=["clients"])
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 ClientsRead = Annotated[Access, Depends(Requires(Permission.CLIENTS_READ))]
 ClientsWrite = Annotated[Access, Depends(Requires(Permission.CLIENTS_WRITE))]
@@ -42,10 +42,9 @@ def _client_out(view: ClientView) -> ClientOut:
                      roles=view.roles, status=view.status,
                      scopes=sorted(client.scopes) if client.scopes is not None else None,
                      rate_limit_per_minute=client.rate_limit_per_minute,
-                     last_used_at=service.as_utc(client.last_used_at),
-                     previous_secret_expires_at=service.as_utc(
-                         client.previous_secret_expires_at),
-                     created_at=service.as_utc(client.created_at))
+                     last_used_at=client.last_used_at,
+                     previous_secret_expires_at=client.previous_secret_expires_at,
+                     created_at=client.created_at)
 
 
 @router.post("", status_code=201, response_model=ClientCreated,
@@ -112,5 +111,4 @@ async def rotate_secret(access: ClientsWrite, client_id: ClientIdPath, session: 
         overlap_seconds=rotation.overlap_seconds)
     response.headers.update(NO_STORE)
     return SecretRotated(client_id=view.client.client_id, client_secret=secret,
-                         previous_secret_expires_at=service.as_utc(
-                             view.client.previous_secret_expires_at))
+                         previous_secret_expires_at=view.client.previous_secret_expires_at)

@@ -29,8 +29,8 @@ import secrets
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, overload
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,7 +41,7 @@ from app.core.problems import Problem, conflict, invalid, not_found
 from app.identity import grants, principals
 from app.identity import roles as role_catalogue
 from app.identity.callers import Caller, Principal
-from app.identity.models import ApiClient, PrincipalKind, PrincipalStatus, RoleGrant
+from app.identity.models import ApiClient, PrincipalKind, PrincipalStatus, RoleGrant, of_principal
 from app.identity.models import Principal as PrincipalRow
 from app.identity.permissions import Permission, known_permissions
 from app.identity.policy import authorize, check_delegable
@@ -50,21 +50,10 @@ from app.tenancy.service import lock_active_lineage
 
 CLIENT_ID_PREFIX = "ntc_"
 _DUMMY_HASH = hashlib.sha256(b"timing-equaliser").hexdigest()
+
+
 def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
-
-
-@overload
-def as_utc(value: datetime) -> datetime: ...
-@overload
-def as_utc(value: None) -> None: ...
-@overload
-def as_utc(value: datetime | None) -> datetime | None: ...
-def as_utc(value: datetime | None) -> datetime | None:
-    """SQLite hands timestamps back without a zone; they are stored in UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 @dataclass
@@ -162,8 +151,7 @@ async def list_clients(
 ) -> list[ClientView]:
     stmt = (
         select(ApiClient, PrincipalRow.status)
-        .join(PrincipalRow, (PrincipalRow.tenant_id == ApiClient.tenant_id)
-              & (PrincipalRow.id == ApiClient.principal_id))
+        .join(PrincipalRow, of_principal(ApiClient))
         .where(ApiClient.tenant_id == tenant.id)
         .order_by(ApiClient.client_id)
         .limit(limit)
@@ -180,8 +168,7 @@ async def _find(session: AsyncSession, tenant: Tenant,
                 client_id: str) -> tuple[ApiClient, PrincipalRow]:
     row = (await session.execute(
         select(ApiClient, PrincipalRow)
-        .join(PrincipalRow, (PrincipalRow.tenant_id == ApiClient.tenant_id)
-              & (PrincipalRow.id == ApiClient.principal_id))
+        .join(PrincipalRow, of_principal(ApiClient))
         .where(ApiClient.tenant_id == tenant.id, ApiClient.client_id == client_id)
     )).first()
     if row is None:
@@ -276,7 +263,7 @@ async def rotate_secret(
         client.previous_secret_hash = client.previous_secret_expires_at = None
     client.secret_hash = hash_secret(secret)
     await session.flush()
-    expires = as_utc(client.previous_secret_expires_at)
+    expires = client.previous_secret_expires_at
     await audit.record(session, tenant_id=tenant.id, actor=caller.actor,
                        action="client.rotate_secret", resource_type="client",
                        resource_id=client.client_id,
@@ -308,7 +295,7 @@ def _secret_matches(client: ApiClient | None, secret: str, now: datetime) -> boo
     digest = hash_secret(secret)
     current = client.secret_hash if client is not None else _DUMMY_HASH
     previous = (client.previous_secret_hash if client is not None else None) or _DUMMY_HASH
-    expires = as_utc(client.previous_secret_expires_at) if client is not None else None
+    expires = client.previous_secret_expires_at if client is not None else None
     previous_live = (client is not None and client.previous_secret_hash is not None
                      and expires is not None and expires > now)
     matches_current = hmac.compare_digest(current, digest)
@@ -343,8 +330,7 @@ async def authenticate(session: AsyncSession, client_id: str, secret: str,
     now = utcnow()
     row = (await session.execute(
         select(ApiClient, PrincipalRow.status)
-        .join(PrincipalRow, (PrincipalRow.tenant_id == ApiClient.tenant_id)
-              & (PrincipalRow.id == ApiClient.principal_id))
+        .join(PrincipalRow, of_principal(ApiClient))
         .where(ApiClient.client_id == client_id)
     )).first()
     if not _secret_matches(row[0] if row else None, secret, now) or row is None:

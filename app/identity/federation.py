@@ -33,7 +33,7 @@ from app.core.validation import is_safe_text
 from app.identity import roles, users
 from app.identity.access_schemas import UserCreate
 from app.identity.login import AuthorizeRequest, digest
-from app.identity.models import IdentityProvider, LoginFlow, PrincipalStatus, User
+from app.identity.models import IdentityProvider, LoginFlow, PrincipalStatus, User, of_principal
 from app.identity.models import Principal as PrincipalRow
 from app.identity.oidc import (
     FederationFailure,
@@ -187,8 +187,7 @@ async def resolve_user(session: AsyncSession, *, tenant: Tenant, provider: Ident
     value = external_id(claims, provider.match_claim)
     row = (await session.execute(
         select(User, PrincipalRow.status)
-        .join(PrincipalRow, (PrincipalRow.tenant_id == User.tenant_id)
-              & (PrincipalRow.id == User.principal_id))
+        .join(PrincipalRow, of_principal(User))
         .where(User.tenant_id == tenant.id, User.external_id == value)
     )).first()
     if row is not None:

@@ -12,13 +12,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
 from app.audit import service as audit
 from app.config import Settings
 from app.core.db import utcnow
 from app.core.deps import AppSettings, Session
 from app.core.problems import Problem, not_found, problem_response
+from app.core.requests import NO_STORE
 from app.core.validation import is_safe_text
 from app.identity import federation, identity_providers, login, login_page
 from app.identity.auth import ScopedSession
@@ -36,7 +37,6 @@ router = APIRouter(tags=["oauth"])
 idp_router = APIRouter(prefix="/api/v1/tenants/{tenant}", tags=["identity providers"])
 IdpRead = Annotated[Access, Depends(Requires(Permission.IDP_READ))]
 IdpWrite = Annotated[Access, Depends(Requires(Permission.IDP_WRITE))]
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 STATE_COOKIE = "nentang_federated_state"
 COOKIE_PATH = "/oauth/federated"
 
@@ -87,22 +87,6 @@ async def delete_identity_provider(access: IdpWrite, session: ScopedSession) -> 
 # ---- sign-in -----------------------------------------------------------------------------
 
 
-def _authorize_request(settings: Settings,
-                       params: dict[str, str]) -> login.AuthorizeRequest | Response:
-    """As at ``/oauth/authorize``: a bad client or redirect URI gets a page, never a redirect;
-    other errors go back to the client."""
-    try:
-        return login.parse_authorize(settings, params)
-    except login.BadClient as exc:
-        return HTMLResponse(login_page.render_problem(str(exc)), status_code=400,
-                            headers=NO_STORE)
-    except login.AuthorizeError as exc:
-        fallback = login.AuthorizeRequest(params["client_id"], params["redirect_uri"], "",
-                                          params.get("state"), None)
-        return RedirectResponse(fallback.error_redirect(exc.error, exc.description,
-                                                        settings.issuer), status_code=302)
-
-
 async def _audit_failure(session: AsyncSession, *, tenant_id: uuid.UUID,
                          provider: IdentityProvider | None, code: str,
                          subject: str | None) -> None:
@@ -125,7 +109,7 @@ def _forget_state(response: Response) -> Response:
 async def federated_start(request: Request, session: Session,
                           settings: AppSettings) -> Response:
     params = {k: v for k, v in request.query_params.items() if isinstance(v, str)}
-    started = _authorize_request(settings, params)
+    started = login_page.start(settings, params)
     if isinstance(started, Response):
         return started
     await apply_scope(session, TenantScope.platform("federated sign-in"))

@@ -20,7 +20,7 @@ from app.audit import service as audit
 from app.core.problems import conflict, invalid, not_found
 from app.identity import roles
 from app.identity.callers import Caller
-from app.identity.models import ApiClient, RoleGrant, User
+from app.identity.models import ApiClient, RoleGrant, User, of_principal
 from app.identity.models import Principal as PrincipalRow
 from app.identity.permissions import Permission
 from app.identity.policy import authorize, check_delegable
@@ -44,10 +44,8 @@ def _snapshot(grant: RoleGrant, name: str) -> dict[str, object]:
 async def _principal(session: AsyncSession, principal_id: uuid.UUID) -> tuple[PrincipalRow, str]:
     row = (await session.execute(
         select(PrincipalRow, User.username, ApiClient.client_id)
-        .outerjoin(User, and_(User.tenant_id == PrincipalRow.tenant_id,
-                              User.principal_id == PrincipalRow.id))
-        .outerjoin(ApiClient, and_(ApiClient.tenant_id == PrincipalRow.tenant_id,
-                                   ApiClient.principal_id == PrincipalRow.id))
+        .outerjoin(User, of_principal(User))
+        .outerjoin(ApiClient, of_principal(ApiClient))
         .where(PrincipalRow.id == principal_id)
     )).first()
     if row is None:
@@ -90,12 +88,9 @@ async def list_grants(session: AsyncSession, node: Tenant, *, recursive: bool,
     """Grants at ``node`` (or anywhere in its subtree) that the caller can see."""
     stmt = (
         select(RoleGrant, PrincipalRow.kind, User.username, ApiClient.client_id, Tenant.code)
-        .join(PrincipalRow, and_(PrincipalRow.tenant_id == RoleGrant.tenant_id,
-                                 PrincipalRow.id == RoleGrant.principal_id))
-        .outerjoin(User, and_(User.tenant_id == RoleGrant.tenant_id,
-                              User.principal_id == RoleGrant.principal_id))
-        .outerjoin(ApiClient, and_(ApiClient.tenant_id == RoleGrant.tenant_id,
-                                   ApiClient.principal_id == RoleGrant.principal_id))
+        .join(PrincipalRow, of_principal(RoleGrant))
+        .outerjoin(User, of_principal(User))
+        .outerjoin(ApiClient, of_principal(ApiClient))
         .join(Tenant, Tenant.id == RoleGrant.node_id)
         .order_by(RoleGrant.id)
         .limit(limit)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode, urlsplit
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
@@ -28,9 +28,9 @@ from app.identity import passwords, principals
 from app.identity.access_schemas import USERNAME_PATTERN
 from app.identity.callers import Principal
 from app.identity.clients import OAuthError
-from app.identity.models import AuthorizationCode, PrincipalStatus, RefreshToken, User
+from app.identity.models import AuthorizationCode, PrincipalStatus, RefreshToken, User, of_principal
 from app.identity.models import Principal as PrincipalRow
-from app.identity.permissions import Permission
+from app.identity.permissions import KNOWN_PERMISSIONS, Permission
 from app.tenancy import repository as tenants
 from app.tenancy.models import Tenant
 from app.tenancy.schemas import TENANT_CODE_PATTERN
@@ -69,7 +69,7 @@ def parse_scope(value: str | None) -> frozenset[Permission] | None:
     if value is None or not value.strip():
         return None
     names = value.split()
-    unknown = [n for n in names if n not in {p.value for p in Permission}]
+    unknown = [n for n in names if n not in KNOWN_PERMISSIONS]
     if unknown:
         raise OAuthError(400, "invalid_scope", f"Unknown scope: {', '.join(unknown)}.")
     return frozenset(Permission(n) for n in names)
@@ -157,8 +157,7 @@ async def password_login(session: AsyncSession, settings: Settings, *, tenant_co
         # is counted and a TOTP step is accepted once (PostgreSQL; SQLite serialises writes).
         found = (await session.execute(
             select(User, PrincipalRow.status)
-            .join(PrincipalRow, and_(PrincipalRow.tenant_id == User.tenant_id,
-                                     PrincipalRow.id == User.principal_id))
+            .join(PrincipalRow, of_principal(User))
             .where(User.tenant_id == tenant.id, User.username == username)
             .with_for_update(of=User)
         )).first()
@@ -290,8 +289,7 @@ class CodeReuse(Exception):
     """A used authorization code came back: its session has been revoked (commit, then 400)."""
 
 
-async def refresh(session: AsyncSession, settings: Settings, *, client_id: str,
-                  token: str) -> IssuedSession:
+async def refresh(session: AsyncSession, *, client_id: str, token: str) -> IssuedSession:
     row = (await session.execute(
         select(RefreshToken).where(RefreshToken.token_hash == digest(token)).with_for_update()
     )).scalar_one_or_none()

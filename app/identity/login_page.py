@@ -5,6 +5,11 @@ from __future__ import annotations
 
 from html import escape
 
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from app.config import Settings
+from app.core.requests import NO_STORE
+from app.identity import login
 from app.identity.login import AuthorizeRequest
 
 _PAGE = """<!doctype html>
@@ -60,3 +65,18 @@ def render_problem(message: str) -> str:
     return (f'<!doctype html><html lang="vi"><head><meta charset="utf-8"><title>Lỗi đăng nhập'
             f'</title></head><body><h1>Không thể đăng nhập</h1><p role="alert">'
             f"{escape(message)}</p></body></html>")
+
+
+def start(settings: Settings, params: dict[str, str]) -> AuthorizeRequest | Response:
+    """The validated authorization request, or the response that ends the attempt here: a
+    bad client or redirect URI gets a page, never a redirect (RFC 6749 §4.1.2.1); other
+    errors go back to the client."""
+    try:
+        return login.parse_authorize(settings, params)
+    except login.BadClient as exc:
+        return HTMLResponse(render_problem(str(exc)), status_code=400, headers=NO_STORE)
+    except login.AuthorizeError as exc:
+        fallback = AuthorizeRequest(params["client_id"], params["redirect_uri"], "",
+                                    params.get("state"), None)
+        return RedirectResponse(fallback.error_redirect(exc.error, exc.description,
+                                                        settings.issuer), status_code=302)

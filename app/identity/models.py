@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
+    ColumnElement,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -25,6 +26,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     Uuid,
+    and_,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -39,6 +41,12 @@ class PrincipalKind(StrEnum):
 class PrincipalStatus(StrEnum):
     ACTIVE = "active"
     DISABLED = "disabled"
+
+
+def of_principal(owned: Any) -> ColumnElement[bool]:
+    """The join condition between the principals table and a row that belongs to a principal
+    (a user, an API client, a grant): same tenant, same principal id."""
+    return and_(owned.tenant_id == Principal.tenant_id, owned.principal_id == Principal.id)
 
 
 class Principal(TenantOwned, Timestamped, Base):

@@ -11,9 +11,9 @@ from urllib.parse import parse_qs, unquote_plus
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from app.config import Settings
 from app.core.deps import AppSettings, Session
 from app.core.problems import Problem, problem_response
+from app.core.requests import NO_STORE
 from app.identity import clients as service
 from app.identity import login, login_page, principals
 from app.identity.auth import get_token_service
@@ -27,7 +27,6 @@ from app.tenancy.scope import TenantScope, apply_scope
 router = APIRouter(tags=["oauth"])
 Tokens = Annotated[TokenService, Depends(get_token_service)]
 CLIENT_ID_SHAPE = re.compile(r"^ntc_[A-Za-z0-9_-]{1,60}$", re.ASCII)
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 MAX_FORM_BYTES = 16 * 1024
 FRAME_DENY = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'"}
 
@@ -129,7 +128,7 @@ async def token(request: Request, session: Session, tokens: Tokens,
         return _token_response(tokens, issued.principal, issued)
     if grant_type == "refresh_token":
         try:
-            issued = await login.refresh(session, settings, client_id=_public_client(form),
+            issued = await login.refresh(session, client_id=_public_client(form),
                                          token=form.get("refresh_token", ""))
         except login.RefreshReuse:
             # The revocation of the whole session must be committed: answer, don't raise.
@@ -159,24 +158,10 @@ def _authorize_params(request: Request, form: dict[str, str] | None = None) -> d
     return {k: v for k, v in params.items() if isinstance(v, str)}
 
 
-def _start_authorize(settings: Settings, params: dict[str, str]
-                     ) -> login.AuthorizeRequest | Response:
-    """The validated request, or the response that ends the attempt here."""
-    try:
-        return login.parse_authorize(settings, params)
-    except login.BadClient as exc:
-        return HTMLResponse(login_page.render_problem(str(exc)), status_code=400)
-    except login.AuthorizeError as exc:
-        fallback = login.AuthorizeRequest(params["client_id"], params["redirect_uri"], "",
-                                          params.get("state"), None)
-        return RedirectResponse(fallback.error_redirect(exc.error, exc.description,
-                                                        settings.issuer), status_code=302)
-
-
 @router.get("/oauth/authorize", response_class=HTMLResponse,
             summary="Sign-in page for officials (authorization code + PKCE)")
 async def authorize_page(request: Request, settings: AppSettings) -> Response:
-    started = _start_authorize(settings, _authorize_params(request))
+    started = login_page.start(settings, _authorize_params(request))
     if isinstance(started, Response):
         return started
     return HTMLResponse(login_page.render(started, tenant=request.query_params.get("tenant", "")),
@@ -191,7 +176,7 @@ async def authorize_submit(request: Request, session: Session,
         form = await _form(request)
     except OAuthError as exc:
         return HTMLResponse(login_page.render_problem(exc.detail or "Bad request."), 400)
-    started = _start_authorize(settings, form)
+    started = login_page.start(settings, form)
     if isinstance(started, Response):
         return started
     tenant_code = form.get("tenant", "").strip().upper()

@@ -75,14 +75,3 @@ KNOWN_PERMISSIONS = frozenset(p.value for p in Permission)
 def known_permissions(names: Iterable[str] | None) -> frozenset[Permission]:
     """The permissions named in a stored list, ignoring names a later release dropped."""
     return frozenset(Permission(n) for n in names or () if n in KNOWN_PERMISSIONS)
-
-
-def parse_permissions(values: list[str]) -> frozenset[Permission]:
-    """Known permission names only; raises ValueError naming the first unknown one."""
-    result: set[Permission] = set()
-    for value in values:
-        try:
-            result.add(Permission(value))
-        except ValueError:
-            raise ValueError(value) from None
-    return frozenset(result)

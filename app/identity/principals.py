@@ -17,7 +17,7 @@ from sqlalchemy.orm import aliased
 
 from app.core.problems import Problem
 from app.identity.callers import Grant, Principal
-from app.identity.models import ApiClient, PrincipalStatus, Role, RoleGrant, User
+from app.identity.models import ApiClient, PrincipalStatus, Role, RoleGrant, User, of_principal
 from app.identity.models import Principal as PrincipalRow
 from app.identity.permissions import Permission, builtin_permissions, known_permissions
 from app.identity.tokens import invalid_token
@@ -57,12 +57,9 @@ _PRINCIPAL_AND_GRANTS = (
            RoleGrant.role, RoleGrant.role_tenant_id, Tenant.id, Tenant.path,
            _UNDER_SUSPENDED.label("blocked"), Role.permissions.label("custom_permissions"))
     .select_from(PrincipalRow)
-    .outerjoin(User, and_(User.tenant_id == PrincipalRow.tenant_id,
-                          User.principal_id == PrincipalRow.id))
-    .outerjoin(ApiClient, and_(ApiClient.tenant_id == PrincipalRow.tenant_id,
-                               ApiClient.principal_id == PrincipalRow.id))
-    .outerjoin(RoleGrant, and_(RoleGrant.tenant_id == PrincipalRow.tenant_id,
-                               RoleGrant.principal_id == PrincipalRow.id))
+    .outerjoin(User, of_principal(User))
+    .outerjoin(ApiClient, of_principal(ApiClient))
+    .outerjoin(RoleGrant, of_principal(RoleGrant))
     .outerjoin(Tenant, Tenant.id == RoleGrant.node_id)
     .outerjoin(Role, and_(Role.tenant_id == RoleGrant.role_tenant_id,
                           Role.key == RoleGrant.role))

@@ -12,12 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
 from app.core.db import utcnow
-from app.core.problems import Problem, conflict, invalid, not_found
+from app.core.problems import conflict, invalid, not_found
 from app.identity import grants, login, passwords, roles
 from app.identity.access_schemas import UserCreate, UserOut, UserUpdate
 from app.identity.callers import Caller
 from app.identity.models import Principal as PrincipalRow
-from app.identity.models import PrincipalKind, PrincipalStatus, RoleGrant, User
+from app.identity.models import PrincipalKind, PrincipalStatus, RoleGrant, User, of_principal
 from app.identity.permissions import Permission
 from app.identity.policy import authorize, check_delegable
 from app.tenancy.models import Tenant
@@ -112,11 +112,11 @@ async def create(session: AsyncSession, *, caller: Caller, tenant: Tenant, data:
                    if totp_secret else None)
 
 
-async def get(session: AsyncSession, tenant: Tenant, user_id: uuid.UUID) -> tuple[User, str]:
+async def _with_principal(session: AsyncSession, tenant: Tenant,
+                          user_id: uuid.UUID) -> tuple[User, PrincipalRow]:
     row = (await session.execute(
-        select(User, PrincipalRow.status)
-        .join(PrincipalRow, (PrincipalRow.tenant_id == User.tenant_id)
-              & (PrincipalRow.id == User.principal_id))
+        select(User, PrincipalRow)
+        .join(PrincipalRow, of_principal(User))
         .where(User.tenant_id == tenant.id, User.principal_id == user_id)
     )).first()
     if row is None:
@@ -124,12 +124,16 @@ async def get(session: AsyncSession, tenant: Tenant, user_id: uuid.UUID) -> tupl
     return row[0], row[1]
 
 
+async def get(session: AsyncSession, tenant: Tenant, user_id: uuid.UUID) -> tuple[User, str]:
+    user, principal = await _with_principal(session, tenant, user_id)
+    return user, principal.status
+
+
 async def list_users(session: AsyncSession, tenant: Tenant, *, after_username: str | None,
                      limit: int) -> Sequence[tuple[User, str]]:
     stmt = (
         select(User, PrincipalRow.status)
-        .join(PrincipalRow, (PrincipalRow.tenant_id == User.tenant_id)
-              & (PrincipalRow.id == User.principal_id))
+        .join(PrincipalRow, of_principal(User))
         .where(User.tenant_id == tenant.id)
         .order_by(User.username)
         .limit(limit)
@@ -139,20 +143,13 @@ async def list_users(session: AsyncSession, tenant: Tenant, *, after_username: s
     return [(u, s) for u, s in (await session.execute(stmt)).all()]
 
 
-async def _principal_row(session: AsyncSession, user: User) -> PrincipalRow:
-    return (await session.execute(
-        select(PrincipalRow).where(PrincipalRow.tenant_id == user.tenant_id,
-                                   PrincipalRow.id == user.principal_id)
-    )).scalar_one()
-
-
 async def update(session: AsyncSession, *, caller: Caller, tenant: Tenant, user_id: uuid.UUID,
                  data: UserUpdate) -> tuple[User, str]:
     authorize(caller, Permission.USERS_WRITE, tenant)
-    user, status = await get(session, tenant, user_id)
+    user, principal = await _with_principal(session, tenant, user_id)
+    status = principal.status
     await grants.check_may_manage(session, caller, tenant, user.tenant_id, user.principal_id)
     await lock_active_lineage(session, tenant)
-    principal = await _principal_row(session, user)
     before = snapshot(user, status)
     changes = data.model_dump(exclude_unset=True)
     if "external_id" in changes and changes["external_id"] not in (None, user.external_id):
@@ -219,10 +216,3 @@ async def enrol_totp(session: AsyncSession, *, caller: Caller, tenant: Tenant,
                        action="user.totp_enrol", resource_type="user",
                        resource_id=str(user.principal_id))
     return secret, passwords.totp_uri(secret, f"{user.username}@{tenant.code}")
-
-
-def bulk_problem_errors(problem: Problem, pointer: str) -> list[dict[str, str]]:
-    if problem.errors:
-        return [{"pointer": e.get("pointer", pointer), "detail": e.get("detail", "")}
-                for e in problem.errors]
-    return [{"pointer": pointer, "detail": problem.detail or problem.title_en}]

@@ -7,10 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from starlette.responses import JSONResponse
 
-from app.core.deps import AppSettings
+from app.core.deps import AppSettings, Session
 from app.core.idempotency import idempotent
 from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, split_page
 from app.core.problems import Problem, precondition_failed
+from app.core.requests import NO_STORE
 from app.identity import users
 from app.identity.access_schemas import UserCreate, UserCreated
 from app.identity.auth import CurrentPrincipal, ScopedSession
@@ -78,16 +79,17 @@ async def create_tenant(
         redact=frozenset({"admin.initial_password", "admin.totp_uri"}),
         headers=lambda doc: {"ETag": f'"{doc["version"]}"',
                              "Location": f"{router.prefix}/{doc['code']}",
-                             "Cache-Control": "no-store"},
+                             **NO_STORE},
     )
 
 
 @router.get("", response_model=Page[TenantOut],
             summary="List the tenants the caller may read (tenants:read)")
 async def list_tenants(
-    principal: CurrentPrincipal, session: ScopedSession, cursor: str | None = None,
+    principal: CurrentPrincipal, session: Session, cursor: str | None = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[TenantOut]:
+    # Scoped once, to where the caller may read tenants (not to all its grants first).
     await apply_scope(session, principal.scope_for(Permission.TENANTS_READ))
     after = decode_cursor(cursor, str)
     rows = await repository.visible(session, after_path=after[0] if after else None,
