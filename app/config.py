@@ -69,8 +69,22 @@ class Settings(BaseSettings):
         default=60, ge=1,
         description="First lockout; it doubles with each further failure, up to an hour.")
     idempotency_ttl_seconds: int = 24 * 3600
+    attachment_storage_url: str | None = Field(
+        default=None,
+        description="Where attachments are kept: file:///absolute/dir (default: "
+        "<data_dir>/attachments) or s3://bucket[/prefix]?endpoint=...&region=... with "
+        "credentials from the standard AWS variables.")
+    attachment_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024,
+                                      description="Largest attachment accepted (413 above).")
+    max_body_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024,
+        description="Largest request body the API accepts (413 above it).")
     log_level: str = "INFO"
     log_json: bool = True
+
+    @property
+    def effective_attachment_storage_url(self) -> str:
+        return self.attachment_storage_url or (self.data_dir / "attachments").resolve().as_uri()
 
     @property
     def effective_database_url(self) -> str:

@@ -12,11 +12,14 @@ from app import __version__
 from app.audit.endpoints import router as audit_router
 from app.config import Settings, get_settings
 from app.core import migrations
+from app.core.body_limits import BodyLimitMiddleware
 from app.core.db import Database
 from app.core.health import router as health_router
 from app.core.problems import install_problem_handlers
 from app.core.requests import RequestContextMiddleware
 from app.core.telemetry import setup_tracing
+from app.forms.endpoints import router as forms_router
+from app.forms.storage import storage_from_url
 from app.identity.access_endpoints import me_router
 from app.identity.access_endpoints import router as access_router
 from app.identity.client_endpoints import router as client_router
@@ -54,12 +57,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.issuer,
         settings.access_token_ttl_seconds,
     )
+    app.state.attachments = storage_from_url(settings.effective_attachment_storage_url)
     app.state.rate_limiter = RateLimiter(settings.client_rate_limit_per_minute)
     app.state.migration_head = migrations.head_revision(settings)
     install_problem_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     for router in (health_router, oauth_router, federation_router, tenancy_router,
-                   client_router, access_router, me_router, idp_router, audit_router):
+                   client_router, access_router, me_router, idp_router, audit_router,
+                   forms_router):
         app.include_router(router)
     app.state.tracer_provider = setup_tracing(app, db.engine)
     return app

@@ -2,7 +2,11 @@
 
 from app.audit.models import AuditRecord
 from app.core.idempotency import IdempotencyRecord
+from app.forms.models import Attachment, Form, FormVersion, Submission
 from app.identity.models import ApiClient, Principal, RoleGrant
 from app.tenancy.models import Tenant
 
-__all__ = ["ApiClient", "AuditRecord", "IdempotencyRecord", "Principal", "RoleGrant", "Tenant"]
+__all__ = [
+    "ApiClient", "Attachment", "AuditRecord", "Form", "FormVersion", "IdempotencyRecord",
+    "Principal", "RoleGrant", "Submission", "Tenant",
+]

@@ -38,6 +38,7 @@ class Attack:
     method: str
     url: str
     json: Any = None
+    content: bytes | None = None
     headers: dict[str, str] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
     # None: the response must be 403 or 404. Otherwise a custom check of the response.
@@ -53,6 +54,8 @@ class Victim:
     role_key: str
     doomed_role_key: str
     doomed_grant_id: str
+    # Form objects by name (see tests/isolation_forms.py).
+    forms: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import Backend
 from tests.isolation import Victim, World, load_cases, snapshot
+from tests.isolation_forms import victim_forms
 from tests.platform import Credentials, Platform
 
 SCENARIOS = ["sibling-province", "commune-to-parent"]
@@ -39,7 +40,8 @@ async def _victim_objects(platform: Platform, tenant: str) -> Victim:
         await platform.role_for(tenant, key, ["cases:read"])
     other = await platform.user_for(tenant, [])
     grant = await platform.grant(tenant, other["id"], "reviewer")
-    return Victim(user["id"], client.client_id, "victim_role", "doomed_role", grant["id"])
+    forms = await victim_forms(platform.http, tenant, platform.admin)
+    return Victim(user["id"], client.client_id, "victim_role", "doomed_role", grant["id"], forms)
 
 
 # The owner creates before it reads and deletes last, so a route that reads or removes a
@@ -81,8 +83,8 @@ async def test_other_tenant_cannot_touch(
         attack = CASES[route](world, victim)
         before = await snapshot(backend)
         response = await client.request(
-            attack.method, attack.url, json=attack.json, params=attack.params,
-            headers={**credentials.headers, **attack.headers})
+            attack.method, attack.url, json=attack.json, content=attack.content,
+            params=attack.params, headers={**credentials.headers, **attack.headers})
         if attack.check is not None:
             attack.check(response, victim)
         else:
@@ -101,6 +103,6 @@ async def test_the_owner_can_do_what_attackers_cannot(
     for route, builder in sorted(CASES.items(), key=_owner_order):
         attack = builder(world, world.province_b)
         response = await client.request(
-            attack.method, attack.url, json=attack.json, params=attack.params,
-            headers={**world.admin_b.headers, **attack.headers})
+            attack.method, attack.url, json=attack.json, content=attack.content,
+            params=attack.params, headers={**world.admin_b.headers, **attack.headers})
         assert response.status_code < 400, f"{route}: {response.status_code} {response.text}"

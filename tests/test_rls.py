@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.core.db import Base
 from tests.conftest import Backend, only_postgresql
+from tests.isolation_forms import victim_forms
 from tests.platform import Platform, sign_in
 
 PASSWORD = "mật-khẩu-đủ-dài-1"
@@ -97,6 +98,7 @@ async def test_unscoped_select_as_service_role_returns_no_rows(
                      json={"display_name": "SSO", "issuer": "https://sso.example.vn",
                            "client_id": "nentang", "client_secret": "s3cret-value",
                            "match_claim": "sub"})
+    await victim_forms(client, province, admin)  # forms, versions and submissions
     engine = app_role_engine(backend)
     try:
         for table in SCOPED_TABLES:

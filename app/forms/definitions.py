@@ -385,23 +385,32 @@ def _unexpected(error: ValidationError) -> list[str]:
     return sorted(name for name in instance if repr(name) in error.message)
 
 
+_MESSAGES: dict[str, tuple[str, str]] = {
+    "type": ("Sai kiểu dữ liệu (cần {value}).", "Wrong type (expected {value})."),
+    "enum": ("Giá trị không nằm trong danh sách cho phép.", "Not one of the allowed values."),
+    "const": ("Giá trị không đúng.", "Not the expected value."),
+    "format": ("Sai định dạng {value}.", "Not a valid {value}."),
+    "pattern": ("Giá trị không đúng mẫu quy định.", "Does not match the required pattern."),
+    "minLength": ("Cần ít nhất {value} ký tự.", "At least {value} characters."),
+    "maxLength": ("Tối đa {value} ký tự.", "At most {value} characters."),
+    "minimum": ("Giá trị nhỏ nhất là {value}.", "The smallest allowed value is {value}."),
+    "maximum": ("Giá trị lớn nhất là {value}.", "The largest allowed value is {value}."),
+    "exclusiveMinimum": ("Giá trị phải lớn hơn {value}.", "Must be greater than {value}."),
+    "exclusiveMaximum": ("Giá trị phải nhỏ hơn {value}.", "Must be less than {value}."),
+    "minItems": ("Cần ít nhất {value} mục.", "At least {value} items."),
+    "maxItems": ("Tối đa {value} mục.", "At most {value} items."),
+    "uniqueItems": ("Các mục không được trùng nhau.", "Items must not repeat."),
+    "multipleOf": ("Giá trị phải là bội số của {value}.", "Must be a multiple of {value}."),
+    "minProperties": ("Cần ít nhất {value} trường.", "At least {value} fields."),
+    "maxProperties": ("Tối đa {value} trường.", "At most {value} fields."),
+}
+
+
 def _message(error: ValidationError) -> tuple[str, str]:
+    """Messages name the rule, never the submitted value: a value may be personal data, and
+    errors travel to clients and may be kept in their logs."""
     keyword, value = str(error.validator), error.validator_value
-    vi = {
-        "type": f"Sai kiểu dữ liệu (cần {value}).",
-        "enum": "Giá trị không nằm trong danh sách cho phép.",
-        "const": "Giá trị không đúng.",
-        "format": f"Sai định dạng {value}.",
-        "pattern": "Giá trị không đúng mẫu quy định.",
-        "minLength": f"Cần ít nhất {value} ký tự.",
-        "maxLength": f"Tối đa {value} ký tự.",
-        "minimum": f"Giá trị nhỏ nhất là {value}.",
-        "maximum": f"Giá trị lớn nhất là {value}.",
-        "exclusiveMinimum": f"Giá trị phải lớn hơn {value}.",
-        "exclusiveMaximum": f"Giá trị phải nhỏ hơn {value}.",
-        "minItems": f"Cần ít nhất {value} mục.",
-        "maxItems": f"Tối đa {value} mục.",
-        "uniqueItems": "Các mục không được trùng nhau.",
-        "multipleOf": f"Giá trị phải là bội số của {value}.",
-    }.get(keyword, "Giá trị không hợp lệ.")
-    return vi, error.message
+    vi, en = _MESSAGES.get(keyword, ("Giá trị không hợp lệ.",
+                                     f"Invalid value (rule '{keyword}')."))
+    shown = value if isinstance(value, (int, float, str)) and len(str(value)) <= 40 else "…"
+    return vi.format(value=shown), en.format(value=shown)

@@ -32,6 +32,10 @@ class Permission(StrEnum):
     WORKFLOWS_READ = "workflows:read"
     WORKFLOWS_WRITE = "workflows:write"
     SUBMISSIONS_CREATE = "submissions:create"
+    SUBMISSIONS_READ = "submissions:read"
+    # Fields a form marks as personal data (Decree 13/2023) are masked without these.
+    PERSONAL_DATA_BASIC = "personal_data:basic"
+    PERSONAL_DATA_SENSITIVE = "personal_data:sensitive"
     CASES_READ = "cases:read"
     CASES_ACT = "cases:act"
 
@@ -46,11 +50,15 @@ BUILTIN_ROLES: dict[str, frozenset[Permission]] = {
     "workflow_designer": frozenset(
         {P.TENANTS_READ, P.FORMS_READ, P.WORKFLOWS_READ, P.WORKFLOWS_WRITE}
     ),
-    "officer": frozenset({P.TENANTS_READ, P.FORMS_READ, P.CASES_READ, P.CASES_ACT}),
-    "reviewer": frozenset({P.TENANTS_READ, P.FORMS_READ, P.CASES_READ, P.CASES_ACT}),
+    "officer": frozenset({P.TENANTS_READ, P.FORMS_READ, P.SUBMISSIONS_READ,
+                          P.PERSONAL_DATA_BASIC, P.CASES_READ, P.CASES_ACT}),
+    "reviewer": frozenset({P.TENANTS_READ, P.FORMS_READ, P.SUBMISSIONS_READ,
+                           P.PERSONAL_DATA_BASIC, P.PERSONAL_DATA_SENSITIVE, P.CASES_READ,
+                           P.CASES_ACT}),
     "auditor": frozenset({P.TENANTS_READ, P.USERS_READ, P.CLIENTS_READ, P.ROLES_READ,
                           P.GRANTS_READ, P.IDP_READ, P.AUDIT_READ}),
-    "api_client": frozenset({P.TENANTS_READ, P.FORMS_READ, P.SUBMISSIONS_CREATE, P.CASES_READ}),
+    "api_client": frozenset({P.TENANTS_READ, P.FORMS_READ, P.SUBMISSIONS_CREATE,
+                             P.SUBMISSIONS_READ, P.CASES_READ}),
 }
 
 ROLE_DESCRIPTIONS: dict[str, str] = {
@@ -58,10 +66,10 @@ ROLE_DESCRIPTIONS: dict[str, str] = {
     "tenant_admin": "Administers a unit and everything below it.",
     "form_designer": "Designs and publishes eForms.",
     "workflow_designer": "Designs and publishes workflows.",
-    "officer": "Handles cases.",
-    "reviewer": "Reviews and approves cases.",
+    "officer": "Handles cases; sees basic personal data.",
+    "reviewer": "Reviews and approves cases; sees all personal data.",
     "auditor": "Reads the audit trail and the access set-up.",
-    "api_client": "A local system submitting and reading cases.",
+    "api_client": "A local system submitting and reading cases (personal data masked).",
 }
 
 

@@ -1,0 +1,408 @@
+"""eForms and submissions under ``/api/v1/tenants/{tenant}``."""
+
+from __future__ import annotations
+
+import base64
+import re
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from starlette.background import BackgroundTask
+from starlette.responses import JSONResponse, StreamingResponse
+
+from app.core.deps import AppSettings
+from app.core.idempotency import idempotent
+from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, split_page
+from app.core.problems import Problem
+from app.core.validation import is_safe_text
+from app.forms import attachments, service, submissions
+from app.forms.models import Attachment, Form, FormVersion, Submission, SubmissionStatus
+from app.forms.schemas import (
+    FORM_KEY_PATTERN,
+    AttachmentOut,
+    FieldErrorOut,
+    FormOut,
+    ParentOut,
+    PinnedForm,
+    PublishOut,
+    SubmissionCreate,
+    SubmissionOut,
+    SubmissionUpdate,
+    ValidateIn,
+    ValidateOut,
+    VersionDiff,
+    VersionNumber,
+    VersionOut,
+)
+from app.forms.storage import AttachmentStorage, delete_all
+from app.identity.auth import ScopedSession
+from app.identity.dependencies import Access, Requires
+from app.identity.permissions import Permission
+from app.tenancy.models import Tenant
+
+router = APIRouter(prefix="/api/v1/tenants/{tenant}", tags=["forms"])
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+KeyPath = Annotated[str, Query(pattern=FORM_KEY_PATTERN)]
+Definition = Annotated[dict[str, Any], Body(description="A form definition "
+                                            "(forms/form.schema.json).")]
+
+
+def _needs(permission: Permission) -> Any:
+    return Depends(Requires(permission))
+
+
+FormsRead = Annotated[Access, _needs(Permission.FORMS_READ)]
+FormsWrite = Annotated[Access, _needs(Permission.FORMS_WRITE)]
+SubmissionsCreate = Annotated[Access, _needs(Permission.SUBMISSIONS_CREATE)]
+SubmissionsRead = Annotated[Access, _needs(Permission.SUBMISSIONS_READ)]
+
+
+# ---- forms -------------------------------------------------------------------------------
+
+
+async def _form_out(session: ScopedSession, access: Access, form: Form, *,
+                    with_definition: bool) -> FormOut:
+    codes = await service.tenant_codes(session, {form.tenant_id} | (
+        {form.base_tenant_id} if form.base_tenant_id else set()))
+    own = form.tenant_id == access.tenant.id
+    current = await service.current(session, form)
+    draft = await service.draft_of(session, form) if own else None
+    shown = current or draft
+    return FormOut(
+        key=form.key, tenant=codes.get(form.tenant_id), inherited=not own,
+        status=current.status if current else "draft",
+        latest_version=form.latest_version or None,
+        draft_version=draft.number if draft else None,
+        needs_review=form.needs_review, review_reason=form.review_reason,
+        parent=ParentOut(tenant=codes.get(form.base_tenant_id), version=form.base_version)
+        if form.base_tenant_id and form.base_version else None,
+        created_at=form.created_at, updated_at=form.updated_at,
+        definition=shown.definition if with_definition and shown else None)
+
+
+def _version_out(key: str, version: FormVersion, *, with_definition: bool = True) -> VersionOut:
+    return VersionOut(
+        key=key, number=version.number, status=version.status,
+        digest=version.digest, created_at=version.created_at, created_by=version.created_by,
+        updated_at=version.updated_at, published_at=version.published_at,
+        published_by=version.published_by, deprecated_at=version.deprecated_at,
+        definition=version.definition if with_definition else None)
+
+
+@router.post("/forms", status_code=201, response_model=FormOut,
+             summary="Create a form (version 1 as a draft); an ancestor's key makes a variant")
+async def create_form(access: FormsWrite, definition: Definition,
+                      session: ScopedSession) -> FormOut:
+    form, _draft = await service.create(session, caller=access.principal, tenant=access.tenant,
+                                        definition=definition)
+    return await _form_out(session, access, form, with_definition=True)
+
+
+@router.get("/forms", response_model=Page[FormOut],
+            summary="Forms usable here: the tenant's own and the nearest ancestor's per key")
+async def list_forms(access: FormsRead, session: ScopedSession, cursor: str | None = None,
+                     limit: Limit = DEFAULT_LIMIT) -> Page[FormOut]:
+    after = decode_cursor(cursor, str)
+    forms = await service.usable_at(session, access.tenant, after=after[0] if after else None,
+                                    limit=limit + 1)
+    page, next_cursor = split_page(forms, limit, lambda f: [f.key])
+    return Page[FormOut](items=[await _form_out(session, access, f, with_definition=False)
+                                for f in page], next_cursor=next_cursor)
+
+
+@router.get("/forms/{key}", response_model=FormOut)
+async def read_form(access: FormsRead, key: str, session: ScopedSession) -> FormOut:
+    form = await service.resolve(session, access.tenant, key)
+    return await _form_out(session, access, form, with_definition=True)
+
+
+@router.get("/forms/{key}/versions", response_model=list[VersionOut],
+            summary="The form's versions, newest first (an ancestor's drafts are not shown)")
+async def list_versions(access: FormsRead, key: str, session: ScopedSession) -> list[VersionOut]:
+    form = await service.resolve(session, access.tenant, key)
+    return [_version_out(key, v, with_definition=False)
+            for v in await service.versions(session, form, access.tenant)]
+
+
+@router.post("/forms/{key}/versions", status_code=201, response_model=VersionOut,
+             summary="Start the next version as a draft (a copy of the current one if no body)")
+async def create_version(access: FormsWrite, key: str, session: ScopedSession,
+                         definition: Annotated[dict[str, Any] | None, Body()] = None
+                         ) -> VersionOut:
+    draft = await service.new_draft(session, caller=access.principal, tenant=access.tenant,
+                                    key=key, definition=definition)
+    return _version_out(key, draft)
+
+
+@router.get("/forms/{key}/versions/{number}", response_model=VersionOut)
+async def read_version(access: FormsRead, key: str, number: VersionNumber,
+                       session: ScopedSession) -> VersionOut:
+    form = await service.resolve(session, access.tenant, key)
+    return _version_out(key, await service.version(session, form, access.tenant, number))
+
+
+@router.put("/forms/{key}/versions/{number}", response_model=VersionOut,
+            summary="Replace a draft's definition (409 for a published version)")
+async def update_version(access: FormsWrite, key: str, number: VersionNumber,
+                         definition: Definition, session: ScopedSession) -> VersionOut:
+    draft = await service.update_draft(session, caller=access.principal, tenant=access.tenant,
+                                       key=key, number=number, definition=definition)
+    return _version_out(key, draft)
+
+
+@router.delete("/forms/{key}/versions/{number}", status_code=204,
+               summary="Discard a draft (a form never published goes with it)")
+async def discard_version(access: FormsWrite, key: str, number: VersionNumber,
+                          session: ScopedSession) -> Response:
+    await service.discard_draft(session, caller=access.principal, tenant=access.tenant,
+                                key=key, number=number)
+    return Response(status_code=204)
+
+
+@router.post("/forms/{key}/versions/{number}/publish", response_model=PublishOut,
+             summary="Publish a draft: it becomes immutable and the form's current version")
+async def publish_version(access: FormsWrite, key: str, number: VersionNumber,
+                          session: ScopedSession) -> PublishOut:
+    published, flagged = await service.publish(session, caller=access.principal,
+                                               tenant=access.tenant, key=key, number=number)
+    return PublishOut(**_version_out(key, published).model_dump(), variants_flagged=flagged)
+
+
+@router.post("/forms/{key}/versions/{number}/deprecate", response_model=VersionOut,
+             summary="Take a published version out of use (its submissions stay readable)")
+async def deprecate_version(access: FormsWrite, key: str, number: VersionNumber,
+                            session: ScopedSession) -> VersionOut:
+    return _version_out(key, await service.deprecate(
+        session, caller=access.principal, tenant=access.tenant, key=key, number=number))
+
+
+@router.get("/forms/{key}/versions/{a}/diff/{b}", response_model=VersionDiff,
+            response_model_by_alias=True, summary="What changed from version a to version b")
+async def diff_versions(access: FormsRead, key: str, a: VersionNumber, b: VersionNumber,
+                        session: ScopedSession) -> dict[str, Any]:
+    form = await service.resolve(session, access.tenant, key)
+    first = await service.version(session, form, access.tenant, a)
+    second = await service.version(session, form, access.tenant, b)
+    return service.diff(first, second)
+
+
+@router.post("/forms/{key}/validate", response_model=ValidateOut,
+             summary="Check data against a version without storing anything")
+async def validate_data(access: FormsRead, key: str, body: ValidateIn,
+                        session: ScopedSession) -> ValidateOut:
+    form = await service.resolve(session, access.tenant, key)
+    version: FormVersion | None
+    if body.version is not None:
+        version = await service.version(session, form, access.tenant, body.version)
+    else:
+        own_draft = (await service.draft_of(session, form)
+                     if form.tenant_id == access.tenant.id else None)
+        version = own_draft or await service.current(session, form)
+    if version is None:
+        raise Problem(409, "form-not-published", "Biểu mẫu chưa ban hành",
+                      "Form not published", detail=f"Form '{key}' has no version to use.")
+    submissions.check_shape(body.data)
+    errors = [FieldErrorOut(**e.as_dict())
+              for e in submissions.field_errors(version, body.data)]
+    return ValidateOut(valid=not errors, version=version.number, errors=errors)
+
+
+# ---- submissions -------------------------------------------------------------------------
+
+
+def _submission_out(access: Access, submission: Submission, version: FormVersion,
+                    owner: Tenant, codes: dict[uuid.UUID, str]) -> SubmissionOut:
+    held = access.principal.permissions_at(owner.path)
+    masked = submissions.mask(version.definition, submission.data, held)
+    return SubmissionOut(
+        id=submission.id, tenant=owner.code,
+        form=PinnedForm(key=submission.form_key, tenant=codes.get(version.tenant_id),
+                        version=version.number),
+        status=submission.status,
+        data=masked.data, masked_fields=masked.masked_fields,
+        created_by=submission.created_by, created_at=submission.created_at,
+        updated_at=submission.updated_at, submitted_at=submission.submitted_at)
+
+
+async def _one_out(session: ScopedSession, access: Access, submission: Submission,
+                   version: FormVersion, owner: Tenant) -> SubmissionOut:
+    codes = await service.tenant_codes(session, {version.tenant_id})
+    return _submission_out(access, submission, version, owner, codes)
+
+
+@router.post("/submissions", status_code=201, response_model=SubmissionOut,
+             summary="Submit data with a form (pinned to its current or a given version)")
+async def create_submission(request: Request, access: SubmissionsCreate, body: SubmissionCreate,
+                            session: ScopedSession, settings: AppSettings) -> JSONResponse:
+    async def create() -> tuple[int, dict[str, Any]]:
+        submission, version = await submissions.create(
+            session, caller=access.principal, tenant=access.tenant, form_key=body.form,
+            version_number=body.version, data=body.data,
+            status=SubmissionStatus(body.status))
+        out = await _one_out(session, access, submission, version, access.tenant)
+        return 201, out.model_dump(mode="json")
+
+    return await idempotent(
+        request, session, tenant_id=access.tenant.id, principal_id=str(access.principal.id),
+        body=body, ttl_seconds=settings.idempotency_ttl_seconds, create=create)
+
+
+_FIELD_PARAM = re.compile(r"^data\.([A-Za-z_][A-Za-z0-9_-]{0,63})(\.[A-Za-z_][A-Za-z0-9_-]{0,63})"
+                          r"{0,3}$")
+MAX_FIELD_FILTERS = 5
+
+
+def _field_filters(request: Request) -> tuple[tuple[str, str], ...]:
+    found: list[tuple[str, str]] = []
+    for name, value in request.query_params.multi_items():
+        if not name.startswith("data."):
+            continue
+        if not _FIELD_PARAM.match(name) or len(value) > 500 or not is_safe_text(value):
+            raise Problem(422, "invalid-filter", "Bộ lọc không hợp lệ", "Invalid filter",
+                          detail="Filter by field with data.<field>[.<sub>]=<value>.",
+                          errors=[{"parameter": name[:100], "in": "query",
+                                   "detail": "not a field filter this endpoint understands"}])
+        found.append((name[len("data."):], value))
+    if len(found) > MAX_FIELD_FILTERS:
+        raise Problem(422, "invalid-filter", "Bộ lọc không hợp lệ", "Invalid filter",
+                      detail=f"At most {MAX_FIELD_FILTERS} field filters.",
+                      errors=[{"parameter": "data.*", "in": "query", "detail": "too many"}])
+    return tuple(found)
+
+
+@router.get("/submissions", response_model=Page[SubmissionOut],
+            summary="Submissions here and below, newest first; filter, search, paginate")
+async def list_submissions(
+    request: Request, access: SubmissionsRead, session: ScopedSession,
+    form: KeyPath | None = None,
+    status: Annotated[SubmissionStatus | None, Query()] = None,
+    q: Annotated[str | None, Query(max_length=200, description="Words to search for in "
+                                   "fields that are not personal data")] = None,
+    subtree: Annotated[bool, Query(description="Include the tenants below")] = True,
+    cursor: str | None = None, limit: Limit = DEFAULT_LIMIT,
+) -> Page[SubmissionOut]:
+    fields = _field_filters(request)
+    if fields:
+        await submissions.check_field_filters(session, access.principal, access.tenant, form,
+                                              [p for p, _ in fields])
+    after = decode_cursor(cursor, str, uuid.UUID)
+    filters = submissions.Filters(form=form, status=status, query=q, fields=fields,
+                                  here_only=not subtree)
+    rows = await submissions.list_page(
+        session, access.tenant, filters,
+        after=(datetime.fromisoformat(after[0]), after[1]) if after else None,
+        limit=limit + 1)
+    page, next_cursor = split_page(rows, limit,
+                                   lambda r: [r[0].created_at.isoformat(), str(r[0].id)])
+    codes = await service.tenant_codes(session, {v.tenant_id for _s, v, _t in page})
+    return Page[SubmissionOut](items=[_submission_out(access, s, v, t, codes)
+                                      for s, v, t in page], next_cursor=next_cursor)
+
+
+@router.get("/submissions/{submission_id}", response_model=SubmissionOut)
+async def read_submission(access: SubmissionsRead, submission_id: uuid.UUID,
+                          session: ScopedSession) -> SubmissionOut:
+    submission, version, owner = await submissions.get(session, access.tenant, submission_id)
+    return await _one_out(session, access, submission, version, owner)
+
+
+@router.patch("/submissions/{submission_id}", response_model=SubmissionOut,
+              summary="Change a draft, or submit it with status=submitted")
+async def update_submission(access: SubmissionsCreate, submission_id: uuid.UUID,
+                            body: SubmissionUpdate, session: ScopedSession) -> SubmissionOut:
+    submission, version, owner = await submissions.update_draft(
+        session, caller=access.principal, tenant=access.tenant, submission_id=submission_id,
+        data=body.data, status=SubmissionStatus(body.status) if body.status else None)
+    return await _one_out(session, access, submission, version, owner)
+
+
+@router.delete("/submissions/{submission_id}", status_code=204,
+               summary="Delete a draft submission and its files")
+async def delete_submission(request: Request, access: SubmissionsCreate,
+                            submission_id: uuid.UUID, session: ScopedSession) -> Response:
+    keys = await submissions.delete_draft(session, caller=access.principal, tenant=access.tenant,
+                                          submission_id=submission_id)
+    return Response(status_code=204, background=_delete_files(request, keys))
+
+
+# ---- attachments -------------------------------------------------------------------------
+
+
+def _store(request: Request) -> AttachmentStorage:
+    store: AttachmentStorage = request.app.state.attachments
+    return store
+
+
+def _delete_files(request: Request, keys: list[str]) -> BackgroundTask | None:
+    """Files go once the response is sent, i.e. after the transaction committed."""
+    return BackgroundTask(delete_all, _store(request), keys) if keys else None
+
+
+def _attachment_out(attachment: Attachment) -> AttachmentOut:
+    return AttachmentOut(id=attachment.id, field=attachment.field, filename=attachment.filename,
+                         media_type=attachment.media_type, size=attachment.size_bytes,
+                         sha256=attachment.sha256, created_at=attachment.created_at,
+                         created_by=attachment.created_by)
+
+
+@router.post("/submissions/{submission_id}/attachments", status_code=201,
+             response_model=AttachmentOut,
+             summary="Upload a file for a field of a draft (the raw bytes as the body)",
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/octet-stream": {"schema": {"type": "string",
+                                                         "format": "binary"}}}}})
+async def upload_attachment(
+    request: Request, access: SubmissionsCreate, submission_id: uuid.UUID,
+    session: ScopedSession, settings: AppSettings,
+    field: Annotated[str, Query(max_length=64, description="The form field it belongs to")],
+    filename: Annotated[str, Query(max_length=1000, description="The file's name as shown")],
+) -> AttachmentOut:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > settings.attachment_max_bytes:
+        raise Problem(413, "file-too-large", "Tệp quá lớn", "File too large",
+                      detail=f"A file may be at most {settings.attachment_max_bytes} bytes.")
+    attachment = await attachments.upload(
+        session, _store(request), caller=access.principal, tenant=access.tenant,
+        submission_id=submission_id, field=field, filename=filename, chunks=request.stream(),
+        max_bytes=settings.attachment_max_bytes)
+    return _attachment_out(attachment)
+
+
+@router.get("/submissions/{submission_id}/attachments", response_model=list[AttachmentOut])
+async def list_attachments(access: SubmissionsRead, submission_id: uuid.UUID,
+                           session: ScopedSession) -> list[AttachmentOut]:
+    rows, _version, _owner = await attachments.of_submission(session, access.tenant,
+                                                             submission_id)
+    return [_attachment_out(a) for a in rows]
+
+
+@router.get("/submissions/{submission_id}/attachments/{attachment_id}",
+            response_class=StreamingResponse,
+            summary="Download a file (needs the personal-data permission of its field)")
+async def download_attachment(request: Request, access: SubmissionsRead,
+                              submission_id: uuid.UUID, attachment_id: uuid.UUID,
+                              session: ScopedSession) -> StreamingResponse:
+    attachment, chunks = await attachments.open_file(
+        session, _store(request), caller=access.principal, tenant=access.tenant,
+        submission_id=submission_id, attachment_id=attachment_id)
+    digest = base64.b64encode(bytes.fromhex(attachment.sha256)).decode()
+    return StreamingResponse(chunks, media_type=attachment.media_type, headers={
+        "Content-Length": str(attachment.size_bytes),
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(attachment.filename)}",
+        "X-Content-Type-Options": "nosniff",
+        "Repr-Digest": f"sha-256=:{digest}:",
+        "Cache-Control": "private, no-store"})
+
+
+@router.delete("/submissions/{submission_id}/attachments/{attachment_id}", status_code=204,
+               summary="Remove a file from a draft")
+async def delete_attachment(request: Request, access: SubmissionsCreate,
+                            submission_id: uuid.UUID, attachment_id: uuid.UUID,
+                            session: ScopedSession) -> Response:
+    key = await attachments.remove(session, caller=access.principal, tenant=access.tenant,
+                                   submission_id=submission_id, attachment_id=attachment_id)
+    return Response(status_code=204, background=_delete_files(request, [key]))
+

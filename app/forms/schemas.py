@@ -1,0 +1,149 @@
+"""Request and response bodies of the eForm and submission endpoints.
+
+A form definition travels as-is (``forms/form.schema.json``) and is checked by
+:func:`app.forms.definitions.check`, so its errors point into the definition itself.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FORM_KEY_PATTERN = r"^[a-z][a-z0-9-]{1,63}$"
+FormKey = Annotated[str, Field(pattern=FORM_KEY_PATTERN, description="The form's key")]
+VersionNumber = Annotated[int, Field(ge=1, le=2_147_483_647)]
+
+
+class FieldErrorOut(BaseModel):
+    pointer: str
+    detail: str
+    detail_vi: str
+    keyword: str
+
+
+# A tenant above the caller's own grants is not named: ``tenant`` is then null.
+class ParentOut(BaseModel):
+    tenant: str | None
+    version: int
+
+
+class FormOut(BaseModel):
+    key: str
+    tenant: str | None
+    inherited: bool = Field(description="Defined by an ancestor of the tenant in the path.")
+    status: Literal["draft", "published", "deprecated"] = Field(
+        description="Of the current version; 'draft' while nothing is published.")
+    latest_version: int | None
+    draft_version: int | None = Field(description="Only for the tenant's own forms.")
+    needs_review: bool
+    review_reason: str | None
+    parent: ParentOut | None = Field(description="For a variant: the ancestor's form version "
+                                     "it was last checked against.")
+    created_at: datetime
+    updated_at: datetime
+    definition: dict[str, Any] | None = Field(
+        default=None, description="The current version's, or the draft's before the first "
+        "publication; omitted in lists.")
+
+
+class VersionOut(BaseModel):
+    key: str
+    number: int
+    status: Literal["draft", "published", "deprecated"]
+    digest: str
+    created_at: datetime
+    created_by: str | None
+    updated_at: datetime
+    published_at: datetime | None
+    published_by: str | None
+    deprecated_at: datetime | None
+    definition: dict[str, Any] | None = None
+
+
+class PublishOut(VersionOut):
+    variants_flagged: int = Field(description="Variants below now flagged for review.")
+
+
+class FieldChanges(BaseModel):
+    added: list[str]
+    removed: list[str]
+    changed: list[str]
+    now_required: list[str]
+    no_longer_required: list[str]
+
+
+class VersionDiff(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_version: int = Field(alias="from")
+    to_version: int = Field(alias="to")
+    same: bool
+    fields: FieldChanges
+    patch: list[dict[str, Any]] = Field(description="RFC 6902 JSON Patch from one to the other.")
+
+
+class ValidateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    data: Any
+    version: VersionNumber | None = Field(
+        default=None, description="Default: the draft, else the current version.")
+
+
+class ValidateOut(BaseModel):
+    valid: bool
+    version: int
+    errors: list[FieldErrorOut]
+
+
+class SubmissionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    form: FormKey
+    version: VersionNumber | None = Field(
+        default=None, description="Default: the current version of the nearest form.")
+    data: Any
+    status: Literal["draft", "submitted"] = "submitted"
+
+
+class SubmissionUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    data: Any = None
+    status: Literal["submitted"] | None = Field(
+        default=None, description="'submitted' validates the draft in full and submits it.")
+
+
+class PinnedForm(BaseModel):
+    key: str
+    tenant: str | None
+    version: int
+
+
+class SubmissionOut(BaseModel):
+    id: uuid.UUID
+    tenant: str
+    form: PinnedForm
+    status: Literal["draft", "submitted"]
+    data: dict[str, Any]
+    masked_fields: list[str] = Field(
+        description="Personal-data fields replaced by '***': the caller lacks the permission.")
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+    submitted_at: datetime | None
+
+
+class AttachmentOut(BaseModel):
+    id: uuid.UUID
+    field: str
+    filename: str
+    media_type: str = Field(description="What the content is, whatever its name or the "
+                            "declared type said.")
+    size: int
+    sha256: str
+    created_at: datetime
+    created_by: str | None
