@@ -6,11 +6,13 @@ import argparse
 import asyncio
 import getpass
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -322,6 +324,34 @@ def cmd_tenants_vietnam(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_export_submissions(args: argparse.Namespace, settings: Settings) -> int:
+    from app.forms.export_client import ExportFailed, ExportRequest, download
+
+    client_id = args.client_id or os.environ.get("NENTANG_CLIENT_ID")
+    secret = os.environ.get("NENTANG_CLIENT_SECRET")
+    if not client_id or not secret:
+        _err("Set NENTANG_CLIENT_ID (or --client-id) and NENTANG_CLIENT_SECRET: the export "
+             "runs as that API client and is masked by its permissions.")
+        return 2
+    output = Path(args.output or f"{args.tenant}-{args.form}.{args.format}")
+    if any("=" not in item for item in args.where):
+        _err("--where takes data.<field>=<value>")
+        return 2
+    filters = tuple((name, value) for name, _, value in
+                    (item.partition("=") for item in args.where))
+    request = ExportRequest(api=args.api, client_id=client_id, client_secret=secret,
+                            tenant=args.tenant, form=args.form, format=args.format,
+                            output=output, params=filters)
+    try:
+        total = download(request, progress=sys.stderr if sys.stderr.isatty() or args.progress
+                         else None)
+    except (ExportFailed, httpx.HTTPError) as exc:
+        _err(f"Export failed: {exc}")
+        return 1
+    _err(f"Wrote {total} submission(s) to {output}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nentang", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -395,6 +425,23 @@ def build_parser() -> argparse.ArgumentParser:
     vietnam.add_argument("--root", default="BNV", help="code of the root tenant (default BNV)")
     vietnam.add_argument("--output", "-o", help="file to write (default: stdout)")
     vietnam.set_defaults(func=cmd_tenants_vietnam)
+
+    export = sub.add_parser("export", help="export data through the API")
+    export_sub = export.add_subparsers(dest="what", required=True)
+    subs = export_sub.add_parser(
+        "submissions", help="a form's submissions at a tenant and below, as CSV or XLSX")
+    subs.add_argument("--api", default="http://127.0.0.1:8000", help="the platform's URL")
+    subs.add_argument("--client-id", help="API client (default: NENTANG_CLIENT_ID); the secret "
+                      "comes from NENTANG_CLIENT_SECRET")
+    subs.add_argument("--tenant", required=True, help="tenant code")
+    subs.add_argument("--form", required=True, help="form key")
+    subs.add_argument("--format", choices=["csv", "xlsx"], default="csv")
+    subs.add_argument("--where", action="append", default=[], metavar="data.FIELD=VALUE",
+                      help="filter by a field's value (repeatable)")
+    subs.add_argument("--output", "-o", help="file to write (default: TENANT-FORM.FORMAT)")
+    subs.add_argument("--progress", action="store_true",
+                      help="show the progress bar even when stderr is not a terminal")
+    subs.set_defaults(func=cmd_export_submissions)
     return parser
 
 

@@ -187,3 +187,9 @@ def download_attachment(world: World, victim: str) -> Attack:
 def delete_attachment(world: World, victim: str) -> Attack:
     return Attack("DELETE", _files(world, victim,
                                    "/" + world.victims[victim].forms["attachment_id"]))
+
+
+@isolation_case("GET", SUBMISSIONS + "/export")
+def export_submissions(world: World, victim: str) -> Attack:
+    return Attack("GET", SUBMISSIONS.format(tenant=victim) + "/export",
+                  params={"form": "vf-pub", "format": "csv"})

@@ -18,7 +18,7 @@ from app.core.idempotency import idempotent
 from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, split_page
 from app.core.problems import Problem
 from app.core.validation import is_safe_text
-from app.forms import attachments, service, submissions
+from app.forms import attachments, exports, service, submissions
 from app.forms.models import Attachment, Form, FormVersion, Submission, SubmissionStatus
 from app.forms.schemas import (
     FORM_KEY_PATTERN,
@@ -300,6 +300,43 @@ async def list_submissions(
     codes = await service.tenant_codes(session, {v.tenant_id for _s, v, _t in page})
     return Page[SubmissionOut](items=[_submission_out(access, s, v, t, codes)
                                       for s, v, t in page], next_cursor=next_cursor)
+
+
+@router.get("/submissions/export", response_class=StreamingResponse,
+            summary="Export a form's submissions here and below as CSV or XLSX (masked)",
+            responses={200: {"content": {t: {} for t in exports.MEDIA_TYPES.values()}}})
+async def export_submissions(
+    request: Request, access: SubmissionsRead, session: ScopedSession, form: KeyPath,
+    format: Annotated[exports.ExportFormat, Query()] = exports.ExportFormat.CSV,
+    status: Annotated[SubmissionStatus | None, Query()] = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    subtree: Annotated[bool, Query()] = True,
+) -> StreamingResponse:
+    fields = _field_filters(request)
+    if fields:
+        await submissions.check_field_filters(session, access.principal, access.tenant, form,
+                                              [p for p, _ in fields])
+    filters = submissions.Filters(form=form, status=status, query=q, fields=fields,
+                                  here_only=not subtree)
+    resolved = await service.resolve(session, access.tenant, form)
+    columns = exports.field_columns(await service.versions(session, resolved, access.tenant))
+    total = await submissions.count(session, access.tenant, filters)
+    header = [*exports.FIXED_COLUMNS, *columns]
+    name = f"{access.tenant.code}-{form}.{format.value}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"',
+               "X-Total-Count": str(total), "Cache-Control": "private, no-store"}
+    if format is exports.ExportFormat.XLSX:
+        read = exports.in_session(session, access.tenant, filters)
+        path, size = await exports.xlsx_file(header, exports.rows(read, access.principal,
+                                                                  columns))
+        headers["Content-Length"] = str(size)
+        return StreamingResponse(exports.file_chunks(path), headers=headers,
+                                 media_type=exports.MEDIA_TYPES[format])
+    read = exports.detached(request.app.state.db.sessionmaker, access.principal.scope(),
+                            access.tenant, filters)
+    records = exports.rows(read, access.principal, columns)
+    return StreamingResponse(exports.csv_chunks(header, records), headers=headers,
+                             media_type=exports.MEDIA_TYPES[format])
 
 
 @router.get("/submissions/{submission_id}", response_model=SubmissionOut)

@@ -192,6 +192,15 @@ async def _record(session: AsyncSession, caller: Caller, submission: Submission,
                               "status": submission.status})
 
 
+def _with_version() -> Any:
+    """Submissions with the form version they pin and the tenant they belong to."""
+    return (select(Submission, FormVersion, Tenant)
+            .join(FormVersion, and_(FormVersion.tenant_id == Submission.form_tenant_id,
+                                    FormVersion.form_id == Submission.form_id,
+                                    FormVersion.number == Submission.form_version))
+            .join(Tenant, Tenant.id == Submission.tenant_id))
+
+
 def _in_subtree(tenant: Tenant) -> ColumnElement[bool]:
     return Submission.tenant_id.in_(select(Tenant.id).where(Tenant.path.startswith(tenant.path)))
 
@@ -199,12 +208,7 @@ def _in_subtree(tenant: Tenant) -> ColumnElement[bool]:
 async def get(session: AsyncSession, tenant: Tenant, submission_id: uuid.UUID,
               *, lock: bool = False) -> tuple[Submission, FormVersion, Tenant]:
     """A submission at ``tenant`` or below it, with its form version and its tenant."""
-    statement = (select(Submission, FormVersion, Tenant)
-                 .join(FormVersion, and_(FormVersion.tenant_id == Submission.form_tenant_id,
-                                         FormVersion.form_id == Submission.form_id,
-                                         FormVersion.number == Submission.form_version))
-                 .join(Tenant, Tenant.id == Submission.tenant_id)
-                 .where(Submission.id == submission_id, _in_subtree(tenant)))
+    statement = _with_version().where(Submission.id == submission_id, _in_subtree(tenant))
     if lock:
         statement = statement.with_for_update(of=Submission)
     row = (await session.execute(statement)).first()
@@ -329,15 +333,7 @@ def _field_condition(path: str, value: str) -> ColumnElement[bool]:
     return or_(*conditions)
 
 
-async def list_page(session: AsyncSession, tenant: Tenant, filters: Filters, *,
-                    after: tuple[datetime, uuid.UUID] | None,
-                    limit: int) -> list[tuple[Submission, FormVersion, Tenant]]:
-    """Newest first, keyset-paginated on (created_at, id)."""
-    statement = (select(Submission, FormVersion, Tenant)
-                 .join(FormVersion, and_(FormVersion.tenant_id == Submission.form_tenant_id,
-                                         FormVersion.form_id == Submission.form_id,
-                                         FormVersion.number == Submission.form_version))
-                 .join(Tenant, Tenant.id == Submission.tenant_id))
+def _filtered(statement: Any, session: AsyncSession, tenant: Tenant, filters: Filters) -> Any:
     statement = statement.where(Submission.tenant_id == tenant.id if filters.here_only
                                 else _in_subtree(tenant))
     if filters.form is not None:
@@ -350,6 +346,14 @@ async def list_page(session: AsyncSession, tenant: Tenant, filters: Filters, *,
         matches = _matches(session, filters.query)
         if matches is not None:
             statement = statement.where(matches)
+    return statement
+
+
+async def list_page(session: AsyncSession, tenant: Tenant, filters: Filters, *,
+                    after: tuple[datetime, uuid.UUID] | None,
+                    limit: int) -> list[tuple[Submission, FormVersion, Tenant]]:
+    """Newest first, keyset-paginated on (created_at, id)."""
+    statement = _filtered(_with_version(), session, tenant, filters)
     if after is not None:
         created, last_id = after
         statement = statement.where(or_(Submission.created_at < created,
@@ -357,3 +361,9 @@ async def list_page(session: AsyncSession, tenant: Tenant, filters: Filters, *,
                                              Submission.id < last_id)))
     statement = statement.order_by(Submission.created_at.desc(), Submission.id.desc())
     return [(r[0], r[1], r[2]) for r in (await session.execute(statement.limit(limit)))]
+
+
+async def count(session: AsyncSession, tenant: Tenant, filters: Filters) -> int:
+    statement = _filtered(select(func.count()).select_from(Submission), session, tenant,
+                          filters)
+    return int((await session.execute(statement)).scalar_one())
