@@ -11,8 +11,9 @@ import base64
 import json
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
+from fastapi import Query
 from pydantic import BaseModel
 
 from app.core.problems import Problem
@@ -24,6 +25,7 @@ MAX_CURSOR_LENGTH = 1024
 MAX_INT32 = 2**31 - 1
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")]
 
 
 class Page(BaseModel, Generic[T]):

@@ -9,13 +9,13 @@ from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Query, Request, Response
 from starlette.background import BackgroundTask
 from starlette.responses import JSONResponse, StreamingResponse
 
 from app.core.deps import AppSettings
 from app.core.idempotency import idempotent
-from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, split_page
+from app.core.pagination import DEFAULT_LIMIT, Limit, Page, decode_cursor, split_page
 from app.core.problems import Problem
 from app.core.validation import is_safe_text
 from app.forms import attachments, exports, service, submissions
@@ -39,25 +39,20 @@ from app.forms.schemas import (
 )
 from app.forms.storage import AttachmentStorage, delete_all
 from app.identity.auth import ScopedSession
-from app.identity.dependencies import Access, Requires
+from app.identity.dependencies import Access, needs
 from app.identity.permissions import Permission
 from app.tenancy.models import Tenant
 
 router = APIRouter(prefix="/api/v1/tenants/{tenant}", tags=["forms"])
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 KeyPath = Annotated[str, Query(pattern=FORM_KEY_PATTERN)]
 Definition = Annotated[dict[str, Any], Body(description="A form definition "
                                             "(forms/form.schema.json).")]
 
 
-def _needs(permission: Permission) -> Any:
-    return Depends(Requires(permission))
-
-
-FormsRead = Annotated[Access, _needs(Permission.FORMS_READ)]
-FormsWrite = Annotated[Access, _needs(Permission.FORMS_WRITE)]
-SubmissionsCreate = Annotated[Access, _needs(Permission.SUBMISSIONS_CREATE)]
-SubmissionsRead = Annotated[Access, _needs(Permission.SUBMISSIONS_READ)]
+FormsRead = Annotated[Access, needs(Permission.FORMS_READ)]
+FormsWrite = Annotated[Access, needs(Permission.FORMS_WRITE)]
+SubmissionsCreate = Annotated[Access, needs(Permission.SUBMISSIONS_CREATE)]
+SubmissionsRead = Annotated[Access, needs(Permission.SUBMISSIONS_READ)]
 
 
 # ---- forms -------------------------------------------------------------------------------

@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Request, Response
 from starlette.responses import JSONResponse
 
 from app.core.deps import AppSettings
 from app.core.idempotency import idempotent
-from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, split_page
+from app.core.pagination import DEFAULT_LIMIT, Limit, Page, decode_cursor, split_page
 from app.core.problems import Problem
 from app.core.requests import NO_STORE
 from app.identity import bulk, grants, roles, users
@@ -31,24 +31,19 @@ from app.identity.access_schemas import (
     UserUpdate,
 )
 from app.identity.auth import CurrentPrincipal, ScopedSession
-from app.identity.dependencies import Access, Requires
+from app.identity.dependencies import Access, needs
 from app.identity.permissions import Permission
 from app.tenancy import repository as tenants
 
 router = APIRouter(prefix="/api/v1/tenants/{tenant}", tags=["access"])
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 
-def _needs(permission: Permission) -> Any:
-    return Depends(Requires(permission))
-
-
-UsersRead = Annotated[Access, _needs(Permission.USERS_READ)]
-UsersWrite = Annotated[Access, _needs(Permission.USERS_WRITE)]
-RolesRead = Annotated[Access, _needs(Permission.ROLES_READ)]
-RolesWrite = Annotated[Access, _needs(Permission.ROLES_WRITE)]
-GrantsRead = Annotated[Access, _needs(Permission.GRANTS_READ)]
-GrantsWrite = Annotated[Access, _needs(Permission.GRANTS_WRITE)]
+UsersRead = Annotated[Access, needs(Permission.USERS_READ)]
+UsersWrite = Annotated[Access, needs(Permission.USERS_WRITE)]
+RolesRead = Annotated[Access, needs(Permission.ROLES_READ)]
+RolesWrite = Annotated[Access, needs(Permission.ROLES_WRITE)]
+GrantsRead = Annotated[Access, needs(Permission.GRANTS_READ)]
+GrantsWrite = Annotated[Access, needs(Permission.GRANTS_WRITE)]
 
 # ---- users -------------------------------------------------------------------------------
 

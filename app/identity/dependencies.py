@@ -9,6 +9,9 @@ The dependency resolves ``{tenant}`` (404 when the caller cannot see it) and ask
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Depends
 
 from app.identity.auth import CurrentPrincipal
 from app.identity.callers import Principal
@@ -36,3 +39,8 @@ class Requires:
     async def __call__(self, principal: CurrentPrincipal, tenant: ActingTenant) -> Access:
         authorize(principal, self.permission, tenant)
         return Access(principal, tenant, self.permission)
+
+
+def needs(permission: Permission) -> Any:
+    """``Annotated[Access, needs(Permission.X)]``: the endpoint requires ``X`` on ``{tenant}``."""
+    return Depends(Requires(permission))

@@ -4,18 +4,18 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Request, Response
 from starlette.responses import JSONResponse
 
 from app.core.deps import AppSettings, Session
 from app.core.idempotency import idempotent
-from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, split_page
+from app.core.pagination import DEFAULT_LIMIT, Limit, Page, decode_cursor, split_page
 from app.core.problems import Problem, precondition_failed
 from app.core.requests import NO_STORE
 from app.identity import users
 from app.identity.access_schemas import UserCreate, UserCreated
 from app.identity.auth import CurrentPrincipal, ScopedSession
-from app.identity.dependencies import Access, Requires
+from app.identity.dependencies import Access, needs
 from app.identity.permissions import Permission
 from app.tenancy import repository, service
 from app.tenancy.models import Tenant
@@ -25,9 +25,8 @@ from app.tenancy.scope import apply_scope
 router = APIRouter(prefix="/api/v1/tenants", tags=["tenants"])
 FIRST_ADMIN_ROLE = "tenant_admin"
 
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
-TenantReader = Annotated[Access, Depends(Requires(Permission.TENANTS_READ))]
-TenantWriter = Annotated[Access, Depends(Requires(Permission.TENANTS_WRITE))]
+TenantReader = Annotated[Access, needs(Permission.TENANTS_READ)]
+TenantWriter = Annotated[Access, needs(Permission.TENANTS_WRITE)]
 
 
 def etag(tenant: Tenant) -> str:
