@@ -338,3 +338,19 @@ async def test_bad_definitions_are_refused_and_leave_nothing(
     assert response.headers["content-type"] == "application/problem+json"
     assert any(e["pointer"].startswith("/schema/") for e in response.json()["errors"])
     assert (await count(backend, "forms"), await count(backend, "form_versions")) == before
+
+
+async def test_a_sibling_units_form_is_not_usable(client: httpx.AsyncClient,
+                                                  platform: Platform) -> None:
+    """Only the lineage's forms resolve: another province's form, even under a known key, is
+    neither readable nor usable for submissions."""
+    province_a, admin_a = await platform.province_with_admin()
+    province_b, admin_b = await platform.province_with_admin()
+    definition = {**catalogue("khieu-nai"), "key": "khieu-nai-rieng"}
+    await published(client, province_a, admin_a, definition)
+    read = await client.get(forms_url(province_b, "/khieu-nai-rieng"), headers=admin_b.headers)
+    assert read.status_code == 404
+    used = await client.post(f"/api/v1/tenants/{province_b}/submissions",
+                             json={"form": "khieu-nai-rieng", "data": sample("khieu-nai")},
+                             headers=admin_b.headers)
+    assert used.status_code == 404
