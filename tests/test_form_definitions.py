@@ -155,6 +155,14 @@ def test_references_outside_the_form_are_refused(ref: str) -> None:
      "/ui_schema/fields/a/label"),
     (lambda f: f.update(key="Có Dấu"), "/key"),
     (lambda f: f.update(extra=1), ""),
+    (lambda f: f["ui_schema"].update(sections=[
+        {"id": "mot", "title": {"vi": "1", "en": "1"}, "fields": ["a"]},
+        {"id": "hai", "title": {"vi": "2", "en": "2"}, "fields": ["a"]}]),
+     "/ui_schema/sections/1/fields/0"),
+    (lambda f: (f["schema"]["properties"]["a"].update(enum=["x", "y"]),
+                f["ui_schema"]["fields"]["a"].update(
+                    option_labels={"x": {"vi": "X", "en": "X"}, "yy": {"vi": "Y", "en": "Y"}})),
+     "/ui_schema/fields/a/option_labels"),
 ])
 def test_bad_definitions_name_the_problem(mutate: Any, pointer: str) -> None:
     form = _form({"properties": {"a": {"type": "string"}}})

@@ -40,6 +40,13 @@ def samples(key: str) -> list[Submission]:
     return [_load(p) for p in sorted((FORMS / key / "valid").glob("*.json"))]
 
 
+def add_sex_other(definition: Definition) -> None:
+    """Widen the sex field with a labelled third option."""
+    definition["schema"]["properties"]["gioi_tinh"]["enum"].append("khac")
+    definition["ui_schema"]["fields"]["gioi_tinh"].setdefault("option_labels", {})["khac"] = {
+        "vi": "Khác", "en": "Other"}
+
+
 def variant_of(key: str, *edits: Edit) -> tuple[Definition, Definition]:
     """The catalogue form and a variant of it (a checked definition) made by ``edits``."""
     parent = catalogue(key)
@@ -282,7 +289,7 @@ VIOLATIONS: dict[str, tuple[str, list[Edit], str, str]] = {
         "tuyen-dung", [unrequire("co_quan_don_vi", "schema", "properties", "vi_tri_du_tuyen")],
         "/schema/properties/vi_tri_du_tuyen/required", "variant-optional"),
     "widens an enum": (
-        "tuyen-dung", [lambda d: d["schema"]["properties"]["gioi_tinh"]["enum"].append("khac")],
+        "tuyen-dung", [add_sex_other],
         "/schema/properties/gioi_tinh/enum", "variant-widened"),
     "widens an enum in a shared definition": (
         "khieu-nai", [lambda d: d["schema"]["$defs"]["tep_dinh_kem"]["properties"][
@@ -427,7 +434,7 @@ def test_several_violations_are_all_reported() -> None:
         "tuyen-dung",
         remove_field("que_quan"),
         unrequire("ho_ten", "schema"),
-        lambda d: d["schema"]["properties"]["gioi_tinh"]["enum"].append("khac"),
+        add_sex_other,
         drop("schema", "properties", "ngay_sinh", "format"),
         put("schema", "$defs", "dia_chi", "properties", "tinh", "pattern", value="^[0-9]+$"),
         put("ui_schema", "fields", "email", "visible_when", value={"required": ["dien_thoai"]}),
@@ -705,7 +712,7 @@ def test_what_an_accepted_variant_accepts_its_parent_accepts(case: str) -> None:
 def test_the_trial_finds_what_a_widening_variant_lets_through() -> None:
     parent, variant = variant_of(
         "tuyen-dung", put("schema", "properties", "ho_ten", "maxLength", value=300),
-        lambda d: d["schema"]["properties"]["gioi_tinh"]["enum"].append("khac"))
+        add_sex_other)
     assert {e.keyword for e in check_variant(parent, variant)} == {"variant-widened"}
     trial = _trial(parent, variant, samples("tuyen-dung")[:1], ["a" * 150], exhaustive=True)
     assert any(d["ho_ten"] == "a" * 150 for d in trial.counterexamples)

@@ -245,6 +245,15 @@ def _ui_consistency(definition: dict[str, Any]) -> list[FieldError]:
             errors.append(FieldError(
                 f"/ui_schema/{where}/{index}", f"'{name}' không phải là trường của dữ liệu.",
                 f"'{name}' is not a property of the data schema.", "ui"))
+    placed: set[str] = set()
+    for where, index, name in listed:
+        if where.startswith("sections/"):
+            if name in placed:
+                errors.append(FieldError(
+                    f"/ui_schema/{where}/{index}", f"Trường '{name}' đã thuộc một mục khác.",
+                    f"'{name}' is already in another section.", "ui"))
+            placed.add(name)
+    errors += _option_label_problems(definition)
     for name, field in ui["fields"].items():
         condition = field.get("visible_when")
         if condition is None:
@@ -255,6 +264,50 @@ def _ui_consistency(definition: dict[str, Any]) -> list[FieldError]:
             errors.append(FieldError(f"/ui_schema/fields/{name}/visible_when",
                                      "Điều kiện hiển thị không hợp lệ.",
                                      f"Invalid condition: {exc.message}", "visible_when"))
+    return errors
+
+
+def _enum_values(schema: Any, root: dict[str, Any]) -> list[Any] | None:
+    """The values a field (or each item of an array field) may take, when the schema lists
+    them directly or through a local ``$ref``; None when it does not say."""
+    for _ in range(8):
+        if not isinstance(schema, dict):
+            return None
+        if "enum" in schema and isinstance(schema["enum"], list):
+            return list(schema["enum"])
+        if "const" in schema:
+            return [schema["const"]]
+        if schema.get("type") == "array" and "items" in schema:
+            schema = schema["items"]
+        elif isinstance(schema.get("$ref"), str) and schema["$ref"].startswith("#/"):
+            target: Any = root
+            for part in schema["$ref"][2:].split("/"):
+                target = target.get(part) if isinstance(target, dict) else None
+            schema = target
+        else:
+            return None
+    return None
+
+
+def _option_label_problems(definition: dict[str, Any]) -> list[FieldError]:
+    """A field with option labels has one for every value it allows (so a mistyped key shows
+    up as a missing label). Labels of values the field no longer allows are ignored: a variant
+    that narrows the options may keep its parent's labels."""
+    errors = []
+    properties = _properties(definition)
+    for name, field in definition["ui_schema"]["fields"].items():
+        labels = field.get("option_labels")
+        if not labels or name not in properties:
+            continue
+        values = _enum_values(properties[name], definition["schema"])
+        if values is None:
+            continue
+        allowed = {v if isinstance(v, str) else json.dumps(v) for v in values}
+        for value in sorted(allowed - set(labels)):
+            errors.append(FieldError(
+                f"/ui_schema/fields/{name}/option_labels",
+                f"Giá trị '{value}' của trường '{name}' chưa có nhãn.",
+                f"Value '{value}' of field '{name}' has no label.", "ui"))
     return errors
 
 
