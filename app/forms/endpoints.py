@@ -224,7 +224,8 @@ def _submission_out(access: Access, submission: Submission, version: FormVersion
 
 async def _one_out(session: ScopedSession, access: Access, submission: Submission,
                    version: FormVersion, owner: Tenant) -> SubmissionOut:
-    codes = await service.tenant_codes(session, {version.tenant_id})
+    codes = ({owner.id: owner.code} if version.tenant_id == owner.id
+             else await service.tenant_codes(session, {version.tenant_id}))
     return _submission_out(access, submission, version, owner, codes)
 
 
