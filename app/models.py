@@ -4,9 +4,10 @@ from app.audit.models import AuditRecord
 from app.core.idempotency import IdempotencyRecord
 from app.forms.models import Attachment, Form, FormVersion, Submission
 from app.identity.models import ApiClient, Principal, RoleGrant
+from app.reports.models import Report
 from app.tenancy.models import Tenant
 
 __all__ = [
     "ApiClient", "Attachment", "AuditRecord", "Form", "FormVersion", "IdempotencyRecord",
-    "Principal", "RoleGrant", "Submission", "Tenant",
+    "Principal", "Report", "RoleGrant", "Submission", "Tenant",
 ]

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from app.core.db import Base
 from tests.conftest import Backend, only_postgresql
 from tests.isolation_forms import victim_forms
+from tests.isolation_reports import victim_reports
 from tests.platform import Platform, sign_in
 
 PASSWORD = "mật-khẩu-đủ-dài-1"
@@ -99,6 +100,7 @@ async def test_unscoped_select_as_service_role_returns_no_rows(
                            "client_id": "nentang", "client_secret": "s3cret-value",
                            "match_claim": "sub"})
     await victim_forms(client, province, admin)  # forms, versions and submissions
+    await victim_reports(client, province, admin)
     engine = app_role_engine(backend)
     try:
         for table in SCOPED_TABLES:

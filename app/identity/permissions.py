@@ -38,6 +38,8 @@ class Permission(StrEnum):
     PERSONAL_DATA_SENSITIVE = "personal_data:sensitive"
     CASES_READ = "cases:read"
     CASES_ACT = "cases:act"
+    REPORTS_READ = "reports:read"
+    REPORTS_WRITE = "reports:write"
 
 
 _ALL = frozenset(Permission)
@@ -46,15 +48,16 @@ P = Permission
 BUILTIN_ROLES: dict[str, frozenset[Permission]] = {
     "platform_admin": _ALL,
     "tenant_admin": _ALL - {P.PLATFORM_ADMIN},
-    "form_designer": frozenset({P.TENANTS_READ, P.FORMS_READ, P.FORMS_WRITE}),
+    "form_designer": frozenset({P.TENANTS_READ, P.FORMS_READ, P.FORMS_WRITE, P.REPORTS_READ,
+                                P.REPORTS_WRITE}),
     "workflow_designer": frozenset(
         {P.TENANTS_READ, P.FORMS_READ, P.WORKFLOWS_READ, P.WORKFLOWS_WRITE}
     ),
     "officer": frozenset({P.TENANTS_READ, P.FORMS_READ, P.SUBMISSIONS_READ,
-                          P.PERSONAL_DATA_BASIC, P.CASES_READ, P.CASES_ACT}),
+                          P.PERSONAL_DATA_BASIC, P.CASES_READ, P.CASES_ACT, P.REPORTS_READ}),
     "reviewer": frozenset({P.TENANTS_READ, P.FORMS_READ, P.SUBMISSIONS_READ,
                            P.PERSONAL_DATA_BASIC, P.PERSONAL_DATA_SENSITIVE, P.CASES_READ,
-                           P.CASES_ACT}),
+                           P.CASES_ACT, P.REPORTS_READ}),
     "auditor": frozenset({P.TENANTS_READ, P.USERS_READ, P.CLIENTS_READ, P.ROLES_READ,
                           P.GRANTS_READ, P.IDP_READ, P.AUDIT_READ}),
     "api_client": frozenset({P.TENANTS_READ, P.FORMS_READ, P.SUBMISSIONS_CREATE,
@@ -64,7 +67,7 @@ BUILTIN_ROLES: dict[str, frozenset[Permission]] = {
 ROLE_DESCRIPTIONS: dict[str, str] = {
     "platform_admin": "Everything, on the whole platform.",
     "tenant_admin": "Administers a unit and everything below it.",
-    "form_designer": "Designs and publishes eForms.",
+    "form_designer": "Designs and publishes eForms and the reports over them.",
     "workflow_designer": "Designs and publishes workflows.",
     "officer": "Handles cases; sees basic personal data.",
     "reviewer": "Reviews and approves cases; sees all personal data.",

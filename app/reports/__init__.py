@@ -1,0 +1,1 @@
+"""Self-service reports over eForm submissions: saved definitions, run in the database."""
