@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -69,7 +69,7 @@ def _closed_registry() -> Registry[Any]:
     return Registry()
 
 
-def _pointer(parts: Iterator[Any] | list[Any]) -> str:
+def json_pointer(parts: Iterable[Any]) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
@@ -117,7 +117,7 @@ def _external_refs(schema: dict[str, Any]) -> list[FieldError]:
         target = _target(base, ref)
         if target not in known:
             text = f"'{ref}' points outside the form; only references inside it are allowed."
-            errors.append(FieldError(_pointer(["schema", *path]),
+            errors.append(FieldError(json_pointer(["schema", *path]),
                                      f"'{ref}' trỏ ra ngoài biểu mẫu; chỉ được tham chiếu "
                                      "bên trong biểu mẫu.", text, "$ref"))
     return errors
@@ -214,7 +214,7 @@ def _regex_problems(definition: dict[str, Any]) -> list[FieldError]:
         for pattern, path in _patterns(node, base):
             problem = regex_problem(pattern)
             if problem:
-                errors.append(FieldError(_pointer(path), "Biểu thức chính quy không được phép: "
+                errors.append(FieldError(json_pointer(path), "Biểu thức chính quy không được phép: "
                                          "có thể làm treo hệ thống hoặc không hợp lệ.",
                                          problem, "pattern"))
     return errors
@@ -315,7 +315,7 @@ def check(definition: Any) -> dict[str, Any]:
     """Return ``definition`` if it can be used, else raise :class:`DefinitionError` listing
     every problem: its shape, the data schema itself, references leaving the document, and
     the UI schema's agreement with the data schema."""
-    shape = [FieldError(_pointer(e.absolute_path), "Định nghĩa biểu mẫu không hợp lệ.",
+    shape = [FieldError(json_pointer(e.absolute_path), "Định nghĩa biểu mẫu không hợp lệ.",
                         e.message, str(e.validator))
              for e in _meta_validator().iter_errors(definition)]
     if shape:
@@ -324,7 +324,7 @@ def check(definition: Any) -> dict[str, Any]:
         Draft202012Validator.check_schema(definition["schema"])
     except SchemaError as exc:
         raise DefinitionError([FieldError(
-            _pointer(["schema", *exc.absolute_path]), "Lược đồ dữ liệu không hợp lệ.",
+            json_pointer(["schema", *exc.absolute_path]), "Lược đồ dữ liệu không hợp lệ.",
             f"Invalid JSON Schema: {exc.message}", "schema")]) from None
     problems = (_external_refs(definition["schema"]) + _ui_consistency(definition)
                 + _regex_problems(definition))
@@ -413,22 +413,22 @@ def _explain(error: ValidationError) -> Iterator[FieldError]:
             instance = leaf.instance if isinstance(leaf.instance, dict) else {}
             for name in cast(list[str], leaf.validator_value):
                 if name not in instance:
-                    yield FieldError(_pointer([*path, name]), "Trường này là bắt buộc.",
+                    yield FieldError(json_pointer([*path, name]), "Trường này là bắt buộc.",
                                      "This field is required.", "required")
         elif keyword in ("unevaluatedProperties", "additionalProperties") and (
                 leaf.validator_value is False):
             for name in _unexpected(leaf):
-                yield FieldError(_pointer([*path, name]), "Biểu mẫu không có trường này.",
+                yield FieldError(json_pointer([*path, name]), "Biểu mẫu không có trường này.",
                                  "The form has no such field.", "unknown-field")
         elif keyword == "not" and isinstance(leaf.validator_value, dict) and list(
                 leaf.validator_value) == ["required"]:
             for name in leaf.validator_value["required"]:
-                yield FieldError(_pointer([*path, name]),
+                yield FieldError(json_pointer([*path, name]),
                                  "Trường này đang bị ẩn nên không được có dữ liệu.",
                                  "This field is hidden here and must be empty.", "hidden")
         else:
             vi, en = _message(leaf)
-            yield FieldError(_pointer(path), vi, en, keyword)
+            yield FieldError(json_pointer(path), vi, en, keyword)
 
 
 def _unexpected(error: ValidationError) -> list[str]:

@@ -136,17 +136,18 @@ async def csv_chunks(header: list[str], records: AsyncIterator[list[str]]) -> As
     yield (("\ufeff" if first else "") + buffer.getvalue()).encode()
 
 
-async def xlsx_file(header: list[str], records: AsyncIterator[list[str]]) -> tuple[str, int]:
+async def xlsx_file(header: list[str], records: AsyncIterator[list[Any]], *,
+                    sheet_name: str = "submissions") -> tuple[str, int]:
     """Write the workbook to a temporary file; its path (the caller removes it) and size."""
     handle, path = tempfile.mkstemp(prefix="nentang-export-", suffix=".xlsx")
     os.close(handle)
     workbook = xlsxwriter.Workbook(path, {"constant_memory": True, "strings_to_formulas": False,
                                           "strings_to_urls": False})
     try:
-        sheet = workbook.add_worksheet("submissions")
+        sheet = workbook.add_worksheet(sheet_name)
         sheet.write_row(0, 0, header)
         row = 1
-        batch: list[list[str]] = []
+        batch: list[list[Any]] = []
         async for record in records:
             batch.append(record)
             if len(batch) >= BATCH:
@@ -161,7 +162,7 @@ async def xlsx_file(header: list[str], records: AsyncIterator[list[str]]) -> tup
     return path, os.stat(path).st_size
 
 
-def _write_rows(sheet: Any, first_row: int, batch: list[list[str]]) -> None:
+def _write_rows(sheet: Any, first_row: int, batch: list[list[Any]]) -> None:
     for offset, record in enumerate(batch):
         sheet.write_row(first_row + offset, 0, record)
 

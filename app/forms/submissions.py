@@ -201,14 +201,14 @@ def _with_version() -> Any:
             .join(Tenant, Tenant.id == Submission.tenant_id))
 
 
-def _in_subtree(tenant: Tenant) -> ColumnElement[bool]:
+def in_subtree(tenant: Tenant) -> ColumnElement[bool]:
     return Submission.tenant_id.in_(select(Tenant.id).where(Tenant.path.startswith(tenant.path)))
 
 
 async def get(session: AsyncSession, tenant: Tenant, submission_id: uuid.UUID,
               *, lock: bool = False) -> tuple[Submission, FormVersion, Tenant]:
     """A submission at ``tenant`` or below it, with its form version and its tenant."""
-    statement = _with_version().where(Submission.id == submission_id, _in_subtree(tenant))
+    statement = _with_version().where(Submission.id == submission_id, in_subtree(tenant))
     if lock:
         statement = statement.with_for_update(of=Submission)
     row = (await session.execute(statement)).first()
@@ -335,7 +335,7 @@ def _field_condition(path: str, value: str) -> ColumnElement[bool]:
 
 def _filtered(statement: Any, session: AsyncSession, tenant: Tenant, filters: Filters) -> Any:
     statement = statement.where(Submission.tenant_id == tenant.id if filters.here_only
-                                else _in_subtree(tenant))
+                                else in_subtree(tenant))
     if filters.form is not None:
         statement = statement.where(Submission.form_key == filters.form)
     if filters.status is not None:

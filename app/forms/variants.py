@@ -82,7 +82,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from app.forms.definitions import FieldError, effective_schema
+from app.forms.definitions import FieldError, effective_schema, json_pointer
 
 __all__ = ["check_variant"]
 
@@ -251,7 +251,7 @@ class _Document:
 
     def accepts(self, node: _Node, value: Any) -> bool:
         """Whether the server's validator accepts ``value`` at ``node``."""
-        pointer = _pointer(node.path)
+        pointer = json_pointer(node.path)
         validator = Draft202012Validator(
             {"$ref": f"{_WRAPPER_URI}#{pointer}"}, registry=self.registry,
             format_checker=Draft202012Validator.FORMAT_CHECKER)
@@ -260,11 +260,11 @@ class _Document:
     def pointer(self, path: Path) -> str:
         """A pointer into the definition for a path in the effective schema."""
         if path[:2] == _DATA_SCHEMA:
-            return _pointer(("schema", *path[2:]))
+            return json_pointer(("schema", *path[2:]))
         for name, condition in self.conditions.items():
             if path[:3] == condition.path:
-                return _pointer(("ui_schema", "fields", name, "visible_when", *path[3:]))
-        return _pointer(path)
+                return json_pointer(("ui_schema", "fields", name, "visible_when", *path[3:]))
+        return json_pointer(path)
 
 
 class _Checker:
@@ -360,7 +360,7 @@ class _Checker:
                 f"{en}: the parent accepts only {_show(allowed)}; the variant must keep these "
                 "values or a subset of them."))
         errors += self._type(p, v, subject)
-        v_types = _types(v.value)
+        v_types = instance_types(v.value)
 
         def applies(family: str) -> bool:
             return not family or v_types is None or bool(v_types & _FAMILIES[family])
@@ -392,8 +392,8 @@ class _Checker:
     def _type(self, p: _Node, v: _Node, subject: str | None) -> list[FieldError]:
         if "type" not in p.value:
             return []
-        allowed = _types(p.value) or _TYPES
-        v_types = _types(v.value)
+        allowed = instance_types(p.value) or _TYPES
+        v_types = instance_types(v.value)
         extra = (_TYPES if v_types is None else v_types) - allowed
         if not extra:
             return []
@@ -812,11 +812,7 @@ class _Checker:
 
 
 def _error(path: Path, keyword: str, vi: str, en: str) -> FieldError:
-    return FieldError(_pointer(path), vi, en, keyword)
-
-
-def _pointer(parts: Path) -> str:
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+    return FieldError(json_pointer(path), vi, en, keyword)
 
 
 def _subject(subject: str | None) -> tuple[str, str]:
@@ -880,7 +876,7 @@ def _values(schema: dict[str, Any]) -> list[Any] | None:
     return None
 
 
-def _types(schema: dict[str, Any]) -> frozenset[str] | None:
+def instance_types(schema: dict[str, Any]) -> frozenset[str] | None:
     """The instance types ``schema`` allows, None for any."""
     declared = schema.get("type")
     if declared is None:
