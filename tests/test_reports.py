@@ -22,7 +22,7 @@ import openpyxl
 import pytest
 from sqlalchemy import event
 
-from tests.conftest import Backend
+from tests.conftest import Backend, only_postgresql
 from tests.platform import Credentials, Platform
 from tests.test_forms import FORMS, catalogue, count, published
 
@@ -478,3 +478,21 @@ async def test_a_run_is_one_grouped_statement_whatever_the_volume(
     total = {row[0]: row[1] for row in more}
     assert total[world.communes[1]] == len(world.of(world.communes[1]))
     assert sum(row[1] for row in more) == sum(row[1] for row in rows) + 5
+
+
+@only_postgresql()
+async def test_every_run_is_planned_for_its_own_tenant(app: Any, client: httpx.AsyncClient,
+                                                       world: World) -> None:
+    """The report statement has the same text at every tenant; PostgreSQL must not switch a
+    pooled connection to one generic plan for all of them after five runs (a commune's plan
+    reading the whole country's submissions). Each run's transaction asks for custom plans."""
+    body = definition("ke-hoach", group_by=["$tenant"], rollup="children",
+                      aggregates=[{"fn": "count"}])
+    await client.post(reports_url(world.province), json=body, headers=world.admin.headers)
+    for _ in range(7):
+        with statements(app) as seen:
+            ran = await client.post(reports_url(world.province, "/ke-hoach/run"),
+                                    headers=world.admin.headers)
+        assert ran.status_code == 200, ran.text
+        grouped = next(i for i, s in enumerate(seen) if "GROUP BY" in s)
+        assert any("plan_cache_mode = force_custom_plan" in s for s in seen[:grouped])

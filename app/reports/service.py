@@ -46,7 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import NullType
 
 from app.audit import service as audit
-from app.core.db import on_postgresql, utcnow
+from app.core.db import on_postgresql, plan_for_each_execution, utcnow
 from app.core.problems import Problem, conflict, not_found
 from app.forms.models import Submission
 from app.forms.service import lineage_forms, versions
@@ -201,6 +201,7 @@ async def run(session: AsyncSession, *, caller: Caller, tenant: Tenant, definiti
         definition = {**definition, "rollup": rollup}
     plan = await checked(session, tenant, definition)
     _check_personal(caller, tenant, plan)
+    await plan_for_each_execution(session)
     rows = (await session.execute(_statement(plan, tenant, on_postgresql(session)))).all()
     return Result(columns=plan.columns,
                   rows=[_row(plan, row) for row in rows[:plan.limit]],
