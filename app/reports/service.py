@@ -327,18 +327,27 @@ def _statement(plan: Plan, tenant: Tenant, pg: bool) -> Select[Any]:
     counted = inner.subquery("counted")
 
     groups: list[ColumnElement[Any]] = [counted.c[f"g{i}"] for i in range(len(plan.groups))]
-    source: Any = counted
-    if plan.rollup == "children":
-        unit = plan.groups.index(TENANT)
-        source = counted.outerjoin(Tenant, Tenant.path == groups[unit])
-        groups[unit] = Tenant.code.expression
     aggregates = [_aggregate(a.fn, counted.c[f"v{j}"] if a.field is not None else None)
                   for j, a in enumerate(plan.aggregates)]
     statement = select(*(g.label(f"g{i}") for i, g in enumerate(groups)),
                        *(a.label(f"a{j}") for j, a in enumerate(aggregates))
-                       ).select_from(source)
+                       ).select_from(counted)
     if groups:
-        statement = statement.group_by(*groups).order_by(*(g.asc().nulls_last() for g in groups))
+        statement = statement.group_by(*groups)
     if plan.min_group_size > 1:
         statement = statement.having(func.count() >= plan.min_group_size)
+    if plan.rollup == "children":
+        # Name each unit only once its rows are counted: one lookup per group, not per row.
+        grouped = statement.subquery("grouped")
+        unit = plan.groups.index(TENANT)
+        named: list[ColumnElement[Any]] = [
+            Tenant.code.expression if i == unit else grouped.c[f"g{i}"]
+            for i in range(len(plan.groups))]
+        statement = select(*(g.label(f"g{i}") for i, g in enumerate(named)),
+                           *(grouped.c[f"a{j}"] for j in range(len(plan.aggregates)))
+                           ).select_from(grouped.outerjoin(
+                               Tenant, Tenant.path == grouped.c[f"g{unit}"]))
+        groups = named
+    if groups:
+        statement = statement.order_by(*(g.asc().nulls_last() for g in groups))
     return statement.limit(plan.limit + 1)
