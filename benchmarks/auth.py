@@ -50,20 +50,17 @@ from benchmarks.run import (
     MANIFEST,
     OUT_DIR,
     REPO,
-    ROOT_CODE,
-    ROOT_NAME,
-    Api,
-    Credentials,
     Database,
     Server,
     abbreviate,
     cpu_used,
     machine,
-    nentang_cli,
     postgres_cpu,
     process_cpu,
+    province_admin,
     revision,
     small_tree,
+    start_nentang,
 )
 
 HEALTHZ, READYZ, ME, TENANT, BAD_TOKEN = "a", "b", "c", "d", "e"
@@ -191,19 +188,9 @@ def main(argv: list[str] | None = None) -> int:
         settings = stack.enter_context(db.created(data_dir))
         report["machine"]["postgresql"] = db.fetch("SHOW server_version")[0][0]
         env = {**db.env(data_dir), "NENTANG_CLIENT_RATE_LIMIT_PER_MINUTE": "0"}
-        server = Server("nentang", ["-m", "app.cli", "serve", "--workers", "1"], env, data_dir)
-        stack.callback(server.stop)
+        server = start_nentang(env, data_dir, stack)
         server.wait_ready()
-
-        boot = json.loads(nentang_cli(env, "bootstrap", "--code", ROOT_CODE, "--name", ROOT_NAME))
-        api = Api(server.base_url)
-        stack.callback(api.http.close)
-        platform_token = api.token(boot["client_id"], boot["client_secret"])
-        for entry in seed:
-            api.create("/api/v1/tenants", platform_token, entry)
-        client = api.create(f"/api/v1/tenants/{province}/clients", platform_token,
-                            {"name": "benchmark province admin", "roles": ["tenant_admin"]})
-        admin = Credentials(api, client["client_id"], client["client_secret"])
+        api, _platform_token, admin = province_admin(env, server, stack, seed, province)
         report["tenants"] = int(db.fetch("SELECT count(*) FROM tenants")[0][0])
 
         def bad_headers() -> dict[str, str]:

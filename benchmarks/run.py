@@ -481,6 +481,36 @@ def agency_body(parent: str) -> bytes:
                        "parent": parent}, ensure_ascii=False).encode()
 
 
+def start_bare(db: Database, data_dir: Path, stack: ExitStack) -> Server:
+    """The bare floor app, connecting as the service role; stopped when ``stack`` closes."""
+    bare = Server("bare", ["-m", "uvicorn", "benchmarks.bare_app:app", "--workers", "1",
+                           "--no-access-log", "--log-level", "warning"],
+                  {**os.environ, "BENCH_BARE_DSN": dsn(db.app_url)}, data_dir)
+    stack.callback(bare.stop)
+    return bare
+
+
+def start_nentang(env: dict[str, str], data_dir: Path, stack: ExitStack) -> Server:
+    nentang = Server("nentang", ["-m", "app.cli", "serve", "--workers", "1"], env, data_dir)
+    stack.callback(nentang.stop)
+    return nentang
+
+
+def province_admin(env: dict[str, str], server: Server, stack: ExitStack,
+                   seed: list[dict[str, Any]], province: str) -> tuple[Api, str, Credentials]:
+    """Bootstrap the platform, create the ``seed`` tenants and a ``tenant_admin`` client of
+    ``province``: the API, the platform admin's token and the province admin."""
+    boot = json.loads(nentang_cli(env, "bootstrap", "--code", ROOT_CODE, "--name", ROOT_NAME))
+    api = Api(server.base_url)
+    stack.callback(api.http.close)
+    platform_token = api.token(boot["client_id"], boot["client_secret"])
+    for entry in seed:
+        api.create("/api/v1/tenants", platform_token, entry)
+    client = api.create(f"/api/v1/tenants/{province}/clients", platform_token,
+                        {"name": "benchmark province admin", "roles": ["tenant_admin"]})
+    return api, platform_token, Credentials(api, client["client_id"], client["client_secret"])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -508,24 +538,11 @@ def main(argv: list[str] | None = None) -> int:
         settings = stack.enter_context(db.created(data_dir))
         report["machine"]["postgresql"] = db.fetch("SHOW server_version")[0][0]
         env = db.env(data_dir)
-        bare = Server("bare", ["-m", "uvicorn", "benchmarks.bare_app:app", "--workers", "1",
-                               "--no-access-log", "--log-level", "warning"],
-                      {**os.environ, "BENCH_BARE_DSN": dsn(db.app_url)}, data_dir)
-        stack.callback(bare.stop)
-        nentang = Server("nentang", ["-m", "app.cli", "serve", "--workers", "1"], env, data_dir)
-        stack.callback(nentang.stop)
+        bare = start_bare(db, data_dir, stack)
+        nentang = start_nentang(env, data_dir, stack)
         bare.wait_ready()
         nentang.wait_ready()
-
-        boot = json.loads(nentang_cli(env, "bootstrap", "--code", ROOT_CODE, "--name", ROOT_NAME))
-        api = Api(nentang.base_url)
-        stack.callback(api.http.close)
-        platform_token = api.token(boot["client_id"], boot["client_secret"])
-        for entry in seed:
-            api.create("/api/v1/tenants", platform_token, entry)
-        client = api.create(f"/api/v1/tenants/{province}/clients", platform_token,
-                            {"name": "benchmark province admin", "roles": ["tenant_admin"]})
-        admin = Credentials(api, client["client_id"], client["client_secret"])
+        _api, _platform_token, admin = province_admin(env, nentang, stack, seed, province)
         province_id = db.fetch("SELECT id FROM tenants WHERE code = $1", province)[0][0]
 
         def seed_bare() -> int:

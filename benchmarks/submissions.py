@@ -50,7 +50,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import tempfile
 import uuid
@@ -67,21 +66,18 @@ from benchmarks.run import (
     MANIFEST,
     OUT_DIR,
     REPO,
-    ROOT_CODE,
-    ROOT_NAME,
     Api,
     Case,
-    Credentials,
     Database,
-    Server,
     abbreviate,
-    dsn,
     machine,
     medians,
-    nentang_cli,
+    province_admin,
     revision,
     run_phase,
     small_tree,
+    start_bare,
+    start_nentang,
     table,
 )
 from benchmarks.validation import definition, valid_payload
@@ -151,24 +147,11 @@ def main(argv: list[str] | None = None) -> int:
                    f'GRANT SELECT, INSERT ON bench_bare_submissions TO "{db.app_role}"')
         report["machine"]["postgresql"] = db.fetch("SHOW server_version")[0][0]
         env = db.env(data_dir)
-        bare = Server("bare", ["-m", "uvicorn", "benchmarks.bare_app:app", "--workers", "1",
-                               "--no-access-log", "--log-level", "warning"],
-                      {**os.environ, "BENCH_BARE_DSN": dsn(db.app_url)}, data_dir)
-        stack.callback(bare.stop)
-        nentang = Server("nentang", ["-m", "app.cli", "serve", "--workers", "1"], env, data_dir)
-        stack.callback(nentang.stop)
+        bare = start_bare(db, data_dir, stack)
+        nentang = start_nentang(env, data_dir, stack)
         bare.wait_ready()
         nentang.wait_ready()
-
-        boot = json.loads(nentang_cli(env, "bootstrap", "--code", ROOT_CODE, "--name", ROOT_NAME))
-        api = Api(nentang.base_url)
-        stack.callback(api.http.close)
-        platform_token = api.token(boot["client_id"], boot["client_secret"])
-        for entry in seed:
-            api.create("/api/v1/tenants", platform_token, entry)
-        client = api.create(f"/api/v1/tenants/{province}/clients", platform_token,
-                            {"name": "benchmark province admin", "roles": ["tenant_admin"]})
-        admin = Credentials(api, client["client_id"], client["client_secret"])
+        api, _platform_token, admin = province_admin(env, nentang, stack, seed, province)
         forms = f"/api/v1/tenants/{province}/forms"
         admin_token = api.token(admin.client_id, admin.secret)
         headers = {"Authorization": f"Bearer {admin_token}"}
