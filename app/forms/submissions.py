@@ -23,7 +23,7 @@ from sqlalchemy import ColumnElement, Float, and_, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
-from app.core.db import on_postgresql, utcnow
+from app.core.db import on_postgresql, plan_for_each_execution, utcnow
 from app.core.problems import Problem, not_found
 from app.forms import definitions, validators
 from app.forms.models import Attachment, FormVersion, Submission, SubmissionStatus
@@ -352,7 +352,9 @@ def _filtered(statement: Any, session: AsyncSession, tenant: Tenant, filters: Fi
 async def list_page(session: AsyncSession, tenant: Tenant, filters: Filters, *,
                     after: tuple[datetime, uuid.UUID] | None,
                     limit: int) -> list[tuple[Submission, FormVersion, Tenant]]:
-    """Newest first, keyset-paginated on (created_at, id)."""
+    """Newest first, keyset-paginated on (created_at, id). The statement reads the same at
+    every tenant, so it is planned for its own subtree each time."""
+    await plan_for_each_execution(session)
     statement = _filtered(_with_version(), session, tenant, filters)
     if after is not None:
         created, last_id = after
