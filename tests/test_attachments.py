@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from app.forms.storage import AttachmentStorage
 from tests.conftest import Backend
@@ -150,27 +149,32 @@ async def test_deleting_a_draft_removes_its_files(client: httpx.AsyncClient,
 
 async def test_attachments_through_s3_compatible_storage(
         client: httpx.AsyncClient, platform: Platform, app: Any, moto: Moto,  # noqa: F811
-        s3_storage: AttachmentStorage, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+        s3_storage: AttachmentStorage) -> None:  # noqa: F811
     """The same API over the S3 backend (a real S3 server): the object holds exactly the
     bytes uploaded, and deleting the draft removes it."""
-    monkeypatch.setattr(app.state, "attachments", s3_storage)
-    province, admin = await platform.province_with_admin()
-    await published(client, province, admin, catalogue(FORM))
-    submission_id = await draft(client, province, admin)
+    # The app is shared by the session; its storage is swapped for this test only.
+    local = app.state.attachments
+    app.state.attachments = s3_storage
+    try:
+        province, admin = await platform.province_with_admin()
+        await published(client, province, admin, catalogue(FORM))
+        submission_id = await draft(client, province, admin)
 
-    def objects() -> list[str]:
-        listing = moto.client.list_objects_v2(Bucket=BUCKET, Prefix=f"{S3_PREFIX}/")
-        return sorted(item["Key"] for item in listing.get("Contents", []))
+        def objects() -> list[str]:
+            listing = moto.client.list_objects_v2(Bucket=BUCKET, Prefix=f"{S3_PREFIX}/")
+            return sorted(item["Key"] for item in listing.get("Contents", []))
 
-    before = objects()
-    made = await upload(client, province, admin, submission_id, PDF)
-    assert made.status_code == 201, made.text
-    (key,) = sorted(set(objects()) - set(before))
-    assert moto.client.get_object(Bucket=BUCKET, Key=key)["Body"].read() == PDF
-    got = await client.get(files_url(province, submission_id, f"/{made.json()['id']}"),
-                           headers=admin.headers)
-    assert got.content == PDF
-    gone = await client.delete(f"/api/v1/tenants/{province}/submissions/{submission_id}",
+        before = objects()
+        made = await upload(client, province, admin, submission_id, PDF)
+        assert made.status_code == 201, made.text
+        (key,) = sorted(set(objects()) - set(before))
+        assert moto.client.get_object(Bucket=BUCKET, Key=key)["Body"].read() == PDF
+        got = await client.get(files_url(province, submission_id, f"/{made.json()['id']}"),
                                headers=admin.headers)
-    assert gone.status_code == 204
-    assert objects() == before
+        assert got.content == PDF
+        gone = await client.delete(f"/api/v1/tenants/{province}/submissions/{submission_id}",
+                                   headers=admin.headers)
+        assert gone.status_code == 204
+        assert objects() == before
+    finally:
+        app.state.attachments = local
