@@ -189,16 +189,7 @@ async def diff_versions(access: FormsRead, key: str, a: VersionNumber, b: Versio
 async def validate_data(access: FormsRead, key: str, body: ValidateIn,
                         session: ScopedSession) -> ValidateOut:
     form = await service.resolve(session, access.tenant, key)
-    version: FormVersion | None
-    if body.version is not None:
-        version = await service.version(session, form, access.tenant, body.version)
-    else:
-        own_draft = (await service.draft_of(session, form)
-                     if form.tenant_id == access.tenant.id else None)
-        version = own_draft or await service.current(session, form)
-    if version is None:
-        raise Problem(409, "form-not-published", "Biểu mẫu chưa ban hành",
-                      "Form not published", detail=f"Form '{key}' has no version to use.")
+    version = await service.version_to_check(session, form, access.tenant, body.version)
     submissions.check_shape(body.data)
     errors = [FieldErrorOut(**e.as_dict())
               for e in submissions.field_errors(version, body.data)]

@@ -129,6 +129,20 @@ async def current(session: AsyncSession, form: Form) -> FormVersion | None:
         FormVersion.number == form.latest_version))).scalar_one()
 
 
+async def version_to_check(session: AsyncSession, form: Form, tenant: Tenant,
+                           number: int | None) -> FormVersion:
+    """What a dry run checks against: ``number``, else the tenant's own draft of the form,
+    else its current version."""
+    if number is not None:
+        return await version(session, form, tenant, number)
+    own_draft = await draft_of(session, form) if form.tenant_id == tenant.id else None
+    chosen = own_draft or await current(session, form)
+    if chosen is None:
+        raise Problem(409, "form-not-published", "Biểu mẫu chưa ban hành", "Form not published",
+                      detail=f"Form '{form.key}' has no version to use.")
+    return chosen
+
+
 async def usable_version(session: AsyncSession, tenant: Tenant, key: str,
                          number: int | None, pointer: str = "/version") -> FormVersion:
     """The version a new submission at ``tenant`` is made with: ``number`` if given (it must
