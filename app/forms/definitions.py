@@ -205,10 +205,8 @@ def _patterns(node: Any, path: list[Any]) -> Iterator[tuple[str, list[Any]]]:
             yield from _patterns(item, [*path, index])
 
 
-def _regex_problems(definition: dict[str, Any]) -> list[FieldError]:
-    sources: list[tuple[Any, list[Any]]] = [(definition["schema"], ["schema"])] + [
-        (field["visible_when"], ["ui_schema", "fields", name, "visible_when"])
-        for name, field in definition["ui_schema"]["fields"].items() if "visible_when" in field]
+def regex_problems(sources: Iterable[tuple[Any, list[Any]]]) -> list[FieldError]:
+    """Problems with the regular expressions in schemas given as ``(schema, path to it)``."""
     errors = []
     for node, base in sources:
         for pattern, path in _patterns(node, base):
@@ -218,6 +216,12 @@ def _regex_problems(definition: dict[str, Any]) -> list[FieldError]:
                                          "có thể làm treo hệ thống hoặc không hợp lệ.",
                                          problem, "pattern"))
     return errors
+
+
+def _regex_problems(definition: dict[str, Any]) -> list[FieldError]:
+    return regex_problems([(definition["schema"], ["schema"])] + [
+        (field["visible_when"], ["ui_schema", "fields", name, "visible_when"])
+        for name, field in definition["ui_schema"]["fields"].items() if "visible_when" in field])
 
 
 def _properties(definition: dict[str, Any]) -> dict[str, Any]:
@@ -358,17 +362,14 @@ class FormValidator:
 
     def __init__(self, definition: dict[str, Any]) -> None:
         self.definition = definition
-        self._declared = _declared_properties(definition)
+        self._declared = declared_fields(definition)
         self._validator = Draft202012Validator(
             effective_schema(definition), registry=_closed_registry(),
             format_checker=Draft202012Validator.FORMAT_CHECKER)
 
     def errors(self, data: Any) -> list[FieldError]:
         """Every problem with ``data``, one per pointer and keyword, sorted by pointer."""
-        found: dict[tuple[str, str], FieldError] = {}
-        for error in self._validator.iter_errors(data):
-            for item in _explain(error):
-                found.setdefault((item.pointer, item.keyword), item)
+        found = {(e.pointer, e.keyword): e for e in schema_errors(self._validator, data)}
         if any(e.keyword != "unknown-field" for e in found.values()):
             # A subschema that fails drops its annotations (JSON Schema 2020-12 §7.7.1.1), so
             # unevaluatedProperties then also names fields the form does declare: keep only
@@ -378,7 +379,17 @@ class FormValidator:
         return sorted(found.values(), key=lambda e: (e.pointer, e.keyword))
 
 
-def _declared_properties(definition: dict[str, Any]) -> frozenset[str]:
+def schema_errors(validator: Draft202012Validator, instance: Any) -> list[FieldError]:
+    """What is wrong with ``instance``, explained per field (first per pointer and keyword),
+    in Vietnamese and English, never quoting the value."""
+    found: dict[tuple[str, str], FieldError] = {}
+    for error in validator.iter_errors(instance):
+        for item in _explain(error):
+            found.setdefault((item.pointer, item.keyword), item)
+    return list(found.values())
+
+
+def declared_fields(definition: dict[str, Any]) -> frozenset[str]:
     """Top-level property names the form declares, in its root or root-level applicators."""
     names = set(definition["ui_schema"]["fields"])
     stack: list[Any] = [definition["schema"]]

@@ -18,24 +18,21 @@ from app.core.idempotency import idempotent
 from app.core.pagination import DEFAULT_LIMIT, Limit, Page, decode_cursor, split_page
 from app.core.problems import Problem
 from app.core.validation import is_safe_text
+from app.definitions.endpoints import add_definition_routes
 from app.forms import attachments, exports, service, submissions
-from app.forms.models import Attachment, Form, FormVersion, Submission, SubmissionStatus
+from app.forms.models import Attachment, FormVersion, Submission, SubmissionStatus
 from app.forms.schemas import (
     FORM_KEY_PATTERN,
     AttachmentOut,
     FieldErrorOut,
     FormOut,
-    ParentOut,
     PinnedForm,
-    PublishOut,
     SubmissionCreate,
     SubmissionOut,
     SubmissionUpdate,
     ValidateIn,
     ValidateOut,
     VersionDiff,
-    VersionNumber,
-    VersionOut,
 )
 from app.forms.storage import AttachmentStorage, delete_all
 from app.identity.auth import ScopedSession
@@ -58,130 +55,9 @@ SubmissionsRead = Annotated[Access, needs(Permission.SUBMISSIONS_READ)]
 # ---- forms -------------------------------------------------------------------------------
 
 
-async def _form_out(session: ScopedSession, access: Access, form: Form, *,
-                    with_definition: bool) -> FormOut:
-    codes = await service.tenant_codes(session, {form.tenant_id} | (
-        {form.base_tenant_id} if form.base_tenant_id else set()))
-    own = form.tenant_id == access.tenant.id
-    current = await service.current(session, form)
-    draft = await service.draft_of(session, form) if own else None
-    shown = current or draft
-    return FormOut(
-        key=form.key, tenant=codes.get(form.tenant_id), inherited=not own,
-        status=current.status if current else "draft",
-        latest_version=form.latest_version or None,
-        draft_version=draft.number if draft else None,
-        needs_review=form.needs_review, review_reason=form.review_reason,
-        parent=ParentOut(tenant=codes.get(form.base_tenant_id), version=form.base_version)
-        if form.base_tenant_id and form.base_version else None,
-        created_at=form.created_at, updated_at=form.updated_at,
-        definition=shown.definition if with_definition and shown else None)
-
-
-def _version_out(key: str, version: FormVersion, *, with_definition: bool = True) -> VersionOut:
-    return VersionOut(
-        key=key, number=version.number, status=version.status,
-        digest=version.digest, created_at=version.created_at, created_by=version.created_by,
-        updated_at=version.updated_at, published_at=version.published_at,
-        published_by=version.published_by, deprecated_at=version.deprecated_at,
-        definition=version.definition if with_definition else None)
-
-
-@router.post("/forms", status_code=201, response_model=FormOut,
-             summary="Create a form (version 1 as a draft); an ancestor's key makes a variant")
-async def create_form(access: FormsWrite, definition: Definition,
-                      session: ScopedSession) -> FormOut:
-    form, _draft = await service.create(session, caller=access.principal, tenant=access.tenant,
-                                        definition=definition)
-    return await _form_out(session, access, form, with_definition=True)
-
-
-@router.get("/forms", response_model=Page[FormOut],
-            summary="Forms usable here: the tenant's own and the nearest ancestor's per key")
-async def list_forms(access: FormsRead, session: ScopedSession, cursor: str | None = None,
-                     limit: Limit = DEFAULT_LIMIT) -> Page[FormOut]:
-    after = decode_cursor(cursor, str)
-    forms = await service.usable_at(session, access.tenant, after=after[0] if after else None,
-                                    limit=limit + 1)
-    page, next_cursor = split_page(forms, limit, lambda f: [f.key])
-    return Page[FormOut](items=[await _form_out(session, access, f, with_definition=False)
-                                for f in page], next_cursor=next_cursor)
-
-
-@router.get("/forms/{key}", response_model=FormOut)
-async def read_form(access: FormsRead, key: str, session: ScopedSession) -> FormOut:
-    form = await service.resolve(session, access.tenant, key)
-    return await _form_out(session, access, form, with_definition=True)
-
-
-@router.get("/forms/{key}/versions", response_model=list[VersionOut],
-            summary="The form's versions, newest first (an ancestor's drafts are not shown)")
-async def list_versions(access: FormsRead, key: str, session: ScopedSession) -> list[VersionOut]:
-    form = await service.resolve(session, access.tenant, key)
-    return [_version_out(key, v, with_definition=False)
-            for v in await service.versions(session, form, access.tenant)]
-
-
-@router.post("/forms/{key}/versions", status_code=201, response_model=VersionOut,
-             summary="Start the next version as a draft (a copy of the current one if no body)")
-async def create_version(access: FormsWrite, key: str, session: ScopedSession,
-                         definition: Annotated[dict[str, Any] | None, Body()] = None
-                         ) -> VersionOut:
-    draft = await service.new_draft(session, caller=access.principal, tenant=access.tenant,
-                                    key=key, definition=definition)
-    return _version_out(key, draft)
-
-
-@router.get("/forms/{key}/versions/{number}", response_model=VersionOut)
-async def read_version(access: FormsRead, key: str, number: VersionNumber,
-                       session: ScopedSession) -> VersionOut:
-    form = await service.resolve(session, access.tenant, key)
-    return _version_out(key, await service.version(session, form, access.tenant, number))
-
-
-@router.put("/forms/{key}/versions/{number}", response_model=VersionOut,
-            summary="Replace a draft's definition (409 for a published version)")
-async def update_version(access: FormsWrite, key: str, number: VersionNumber,
-                         definition: Definition, session: ScopedSession) -> VersionOut:
-    draft = await service.update_draft(session, caller=access.principal, tenant=access.tenant,
-                                       key=key, number=number, definition=definition)
-    return _version_out(key, draft)
-
-
-@router.delete("/forms/{key}/versions/{number}", status_code=204,
-               summary="Discard a draft (a form never published goes with it)")
-async def discard_version(access: FormsWrite, key: str, number: VersionNumber,
-                          session: ScopedSession) -> Response:
-    await service.discard_draft(session, caller=access.principal, tenant=access.tenant,
-                                key=key, number=number)
-    return Response(status_code=204)
-
-
-@router.post("/forms/{key}/versions/{number}/publish", response_model=PublishOut,
-             summary="Publish a draft: it becomes immutable and the form's current version")
-async def publish_version(access: FormsWrite, key: str, number: VersionNumber,
-                          session: ScopedSession) -> PublishOut:
-    published, flagged = await service.publish(session, caller=access.principal,
-                                               tenant=access.tenant, key=key, number=number)
-    return PublishOut(**_version_out(key, published).model_dump(), variants_flagged=flagged)
-
-
-@router.post("/forms/{key}/versions/{number}/deprecate", response_model=VersionOut,
-             summary="Take a published version out of use (its submissions stay readable)")
-async def deprecate_version(access: FormsWrite, key: str, number: VersionNumber,
-                            session: ScopedSession) -> VersionOut:
-    return _version_out(key, await service.deprecate(
-        session, caller=access.principal, tenant=access.tenant, key=key, number=number))
-
-
-@router.get("/forms/{key}/versions/{a}/diff/{b}", response_model=VersionDiff,
-            response_model_by_alias=True, summary="What changed from version a to version b")
-async def diff_versions(access: FormsRead, key: str, a: VersionNumber, b: VersionNumber,
-                        session: ScopedSession) -> dict[str, Any]:
-    form = await service.resolve(session, access.tenant, key)
-    first = await service.version(session, form, access.tenant, a)
-    second = await service.version(session, form, access.tenant, b)
-    return service.diff(first, second)
+add_definition_routes(router, lifecycle=service.FORMS, plural="forms", read=FormsRead,
+                      write=FormsWrite, out=FormOut, publish=service.publish, diff=service.diff,
+                      diff_model=VersionDiff)
 
 
 @router.post("/forms/{key}/validate", response_model=ValidateOut,

@@ -1,13 +1,8 @@
 """eForm tables: forms, their numbered versions, and the submissions made with them.
 
-A form belongs to the tenant that defines it and is *inherited*: every descendant can read
-it and submit with it (see :mod:`app.tenancy.scope`). A descendant that defines a form with
-the same key publishes a *variant* of the nearest ancestor's form; ``base_tenant_id`` and
-``base_version`` record which parent version the variant was last checked against.
-
-Versions are numbered per form. A version is a ``draft`` (editable, at most one per form),
-``published`` (immutable: database triggers refuse any change to its definition) or
-``deprecated`` (still readable, never used for new submissions).
+A form is a versioned definition (:mod:`app.definitions.models`): it belongs to the tenant
+that defines it and is *inherited*, so every descendant can read it and submit with it (see
+:mod:`app.tenancy.scope`).
 
 A submission pins the exact version it was made with (``form_tenant_id``, ``form_id``,
 ``form_version``), which may belong to an ancestor; the composite foreign key keeps the pin
@@ -23,11 +18,11 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
-    Boolean,
     CheckConstraint,
     ForeignKeyConstraint,
     Index,
     Integer,
+    PrimaryKeyConstraint,
     String,
     Text,
     UniqueConstraint,
@@ -40,12 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, TenantOwned, Timestamped, UTCDateTime, new_id, utcnow
-
-
-class VersionStatus(StrEnum):
-    DRAFT = "draft"
-    PUBLISHED = "published"
-    DEPRECATED = "deprecated"
+from app.definitions.models import DefinitionHead, DefinitionVersion
 
 
 class SubmissionStatus(StrEnum):
@@ -53,7 +43,7 @@ class SubmissionStatus(StrEnum):
     SUBMITTED = "submitted"
 
 
-class Form(TenantOwned, Timestamped, Base):
+class Form(DefinitionHead, Base):
     __tablename__ = "forms"
     __tenant_visibility__: ClassVar[str] = "inherited"
     __table_args__ = (
@@ -62,20 +52,12 @@ class Form(TenantOwned, Timestamped, Base):
         Index("ix_forms_key", "key"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    key: Mapped[str] = mapped_column(String(64))
-    latest_version: Mapped[int] = mapped_column(Integer, default=0)
-    base_tenant_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
-    base_version: Mapped[int | None] = mapped_column(Integer)
-    needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
-    review_reason: Mapped[str | None] = mapped_column(String(500))
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-
-class FormVersion(TenantOwned, Timestamped, Base):
+class FormVersion(DefinitionVersion, Base):
     __tablename__ = "form_versions"
     __tenant_visibility__: ClassVar[str] = "inherited"
     __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "form_id", "number"),
         ForeignKeyConstraint(["tenant_id", "form_id"], ["forms.tenant_id", "forms.id"]),
         CheckConstraint("status IN ('draft', 'published', 'deprecated')", name="status"),
         CheckConstraint("number >= 1", name="number"),
@@ -85,15 +67,6 @@ class FormVersion(TenantOwned, Timestamped, Base):
     )
 
     form_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    number: Mapped[int] = mapped_column(Integer, primary_key=True)
-    status: Mapped[str] = mapped_column(String(16), default=VersionStatus.DRAFT.value)
-    definition: Mapped[dict[str, Any]] = mapped_column()
-    digest: Mapped[str] = mapped_column(String(64))
-    created_by: Mapped[str | None] = mapped_column(String(128))
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    published_by: Mapped[str | None] = mapped_column(String(128))
-    deprecated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Submission(TenantOwned, Timestamped, Base):

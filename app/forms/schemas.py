@@ -12,9 +12,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-FORM_KEY_PATTERN = r"^[a-z][a-z0-9-]{1,63}$"
+from app.definitions.schemas import KEY_PATTERN, DefinitionOut, VersionNumber
+
+__all__ = ["VersionNumber"]
+
+FORM_KEY_PATTERN = KEY_PATTERN
 FormKey = Annotated[str, Field(pattern=FORM_KEY_PATTERN, description="The form's key")]
-VersionNumber = Annotated[int, Field(ge=1, le=2_147_483_647)]
 
 
 class FieldErrorOut(BaseModel):
@@ -24,47 +27,8 @@ class FieldErrorOut(BaseModel):
     keyword: str
 
 
-# A tenant above the caller's own grants is not named: ``tenant`` is then null.
-class ParentOut(BaseModel):
-    tenant: str | None
-    version: int
-
-
-class FormOut(BaseModel):
-    key: str
-    tenant: str | None
-    inherited: bool = Field(description="Defined by an ancestor of the tenant in the path.")
-    status: Literal["draft", "published", "deprecated"] = Field(
-        description="Of the current version; 'draft' while nothing is published.")
-    latest_version: int | None
-    draft_version: int | None = Field(description="Only for the tenant's own forms.")
-    needs_review: bool
-    review_reason: str | None
-    parent: ParentOut | None = Field(description="For a variant: the ancestor's form version "
-                                     "it was last checked against.")
-    created_at: datetime
-    updated_at: datetime
-    definition: dict[str, Any] | None = Field(
-        default=None, description="The current version's, or the draft's before the first "
-        "publication; omitted in lists.")
-
-
-class VersionOut(BaseModel):
-    key: str
-    number: int
-    status: Literal["draft", "published", "deprecated"]
-    digest: str
-    created_at: datetime
-    created_by: str | None
-    updated_at: datetime
-    published_at: datetime | None
-    published_by: str | None
-    deprecated_at: datetime | None
-    definition: dict[str, Any] | None = None
-
-
-class PublishOut(VersionOut):
-    variants_flagged: int = Field(description="Variants below now flagged for review.")
+class FormOut(DefinitionOut):
+    """A form as seen from the tenant in the path."""
 
 
 class FieldChanges(BaseModel):
