@@ -1,0 +1,1 @@
+"""Workflow definitions, cases and SLA calendars."""
