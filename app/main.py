@@ -30,6 +30,7 @@ from app.identity.ratelimit import RateLimiter
 from app.identity.tokens import TokenService
 from app.reports.endpoints import router as reports_router
 from app.tenancy.endpoints import router as tenancy_router
+from app.workflows.endpoints import router as workflows_router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -66,7 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
     for router in (health_router, oauth_router, federation_router, tenancy_router,
                    client_router, access_router, me_router, idp_router, audit_router,
-                   forms_router, reports_router):
+                   forms_router, reports_router, workflows_router):
         app.include_router(router)
     app.state.tracer_provider = setup_tracing(app, db.engine)
     return app

@@ -6,8 +6,9 @@ from app.forms.models import Attachment, Form, FormVersion, Submission
 from app.identity.models import ApiClient, Principal, RoleGrant
 from app.reports.models import Report
 from app.tenancy.models import Tenant
+from app.workflows.models import Workflow, WorkflowVersion
 
 __all__ = [
     "ApiClient", "Attachment", "AuditRecord", "Form", "FormVersion", "IdempotencyRecord",
-    "Principal", "Report", "RoleGrant", "Submission", "Tenant",
+    "Principal", "Report", "RoleGrant", "Submission", "Tenant", "Workflow", "WorkflowVersion",
 ]

@@ -14,6 +14,7 @@ from tests.conftest import Backend
 from tests.isolation import Victim, World, load_cases, snapshot
 from tests.isolation_forms import victim_forms
 from tests.isolation_reports import victim_reports
+from tests.isolation_workflows import victim_workflows
 from tests.platform import Credentials, Platform
 
 SCENARIOS = ["sibling-province", "commune-to-parent"]
@@ -43,6 +44,7 @@ async def _victim_objects(platform: Platform, tenant: str) -> Victim:
     grant = await platform.grant(tenant, other["id"], "reviewer")
     forms = await victim_forms(platform.http, tenant, platform.admin)
     forms.update(await victim_reports(platform.http, tenant, platform.admin))
+    forms.update(await victim_workflows(platform.http, tenant, platform.admin))
     return Victim(user["id"], client.client_id, "victim_role", "doomed_role", grant["id"], forms)
 
 

@@ -1,0 +1,116 @@
+"""Cross-tenant cases for workflow definitions.
+
+Each victim tenant holds three workflows (see :func:`victim_workflows`), bound to the victim's
+forms of :mod:`tests.isolation_forms`: ``vw-pub`` (version 1 published, version 2 a draft),
+``vw-old`` (version 1 published) and ``vw-draft`` (only a draft).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.isolation import Attack, World, isolation_case
+from tests.isolation_forms import valid_data
+from tests.platform import Credentials, new_code
+
+WORKFLOWS = "/api/v1/tenants/{tenant}/workflows"
+TEXT = {"vi": "Bước", "en": "Step"}
+
+
+def workflow(key: str, form: str) -> dict[str, Any]:
+    """A small complaint process: receive, handle, close."""
+    return {
+        "kind": "Workflow", "key": key, "title": TEXT, "form": form,
+        "states": [{"name": "tiep_nhan", "type": "start", "title": TEXT},
+                   {"name": "xu_ly", "type": "task", "title": TEXT},
+                   {"name": "xong", "type": "terminal", "title": TEXT, "outcome": "completed"}],
+        "actions": [{"name": "nhan", "title": TEXT, "from": "tiep_nhan", "to": "xu_ly",
+                     "roles": ["officer"]},
+                    {"name": "ket_thuc", "title": TEXT, "from": "xu_ly", "to": "xong",
+                     "roles": ["reviewer"], "guard": {"required": ["tieu_de"]}}],
+    }
+
+
+async def victim_workflows(http: httpx.AsyncClient, tenant: str,
+                           admin: Credentials) -> dict[str, str]:
+    base = f"/api/v1/tenants/{tenant}/workflows"
+
+    async def ok(method: str, url: str, body: Any = None) -> None:
+        response = await http.request(method, base + url, json=body, headers=admin.headers)
+        assert response.status_code < 300, response.text
+
+    for key, form in (("vw-pub", "vf-pub"), ("vw-old", "vf-old"), ("vw-draft", "vf-pub")):
+        await ok("POST", "", workflow(key, form))
+    for key in ("vw-pub", "vw-old"):
+        await ok("POST", f"/{key}/versions/1/publish")
+    await ok("POST", "/vw-pub/versions")
+    return {}
+
+
+def _workflows(victim: str, suffix: str = "") -> str:
+    return WORKFLOWS.format(tenant=victim) + suffix
+
+
+@isolation_case("POST", WORKFLOWS)
+def create_workflow(world: World, victim: str) -> Attack:
+    return Attack("POST", _workflows(victim), json=workflow(new_code("w").lower(), "vf-pub"))
+
+
+@isolation_case("GET", WORKFLOWS)
+def list_workflows(world: World, victim: str) -> Attack:
+    return Attack("GET", _workflows(victim))
+
+
+@isolation_case("GET", WORKFLOWS + "/{key}")
+def read_workflow(world: World, victim: str) -> Attack:
+    return Attack("GET", _workflows(victim, "/vw-pub"))
+
+
+@isolation_case("GET", WORKFLOWS + "/{key}/versions")
+def list_workflow_versions(world: World, victim: str) -> Attack:
+    return Attack("GET", _workflows(victim, "/vw-pub/versions"))
+
+
+@isolation_case("POST", WORKFLOWS + "/{key}/versions")
+def start_workflow_version(world: World, victim: str) -> Attack:
+    return Attack("POST", _workflows(victim, "/vw-old/versions"))
+
+
+@isolation_case("GET", WORKFLOWS + "/{key}/versions/{number}")
+def read_workflow_version(world: World, victim: str) -> Attack:
+    return Attack("GET", _workflows(victim, "/vw-pub/versions/2"))
+
+
+@isolation_case("PUT", WORKFLOWS + "/{key}/versions/{number}")
+def replace_workflow_draft(world: World, victim: str) -> Attack:
+    return Attack("PUT", _workflows(victim, "/vw-draft/versions/1"),
+                  json=workflow("vw-draft", "vf-pub"))
+
+
+@isolation_case("DELETE", WORKFLOWS + "/{key}/versions/{number}")
+def discard_workflow_draft(world: World, victim: str) -> Attack:
+    return Attack("DELETE", _workflows(victim, "/vw-draft/versions/1"))
+
+
+@isolation_case("POST", WORKFLOWS + "/{key}/versions/{number}/publish")
+def publish_workflow_version(world: World, victim: str) -> Attack:
+    return Attack("POST", _workflows(victim, "/vw-pub/versions/2/publish"))
+
+
+@isolation_case("POST", WORKFLOWS + "/{key}/versions/{number}/deprecate")
+def deprecate_workflow_version(world: World, victim: str) -> Attack:
+    return Attack("POST", _workflows(victim, "/vw-old/versions/1/deprecate"))
+
+
+@isolation_case("GET", WORKFLOWS + "/{key}/versions/{a}/diff/{b}")
+def diff_workflow_versions(world: World, victim: str) -> Attack:
+    return Attack("GET", _workflows(victim, "/vw-pub/versions/1/diff/2"))
+
+
+@isolation_case("POST", WORKFLOWS + "/{key}/simulate")
+def simulate_workflow(world: World, victim: str) -> Attack:
+    actor = {"id": "x", "roles": ["officer"]}
+    return Attack("POST", _workflows(victim, "/vw-pub/simulate"),
+                  json={"data": valid_data(), "steps": [{"action": "nhan", "actor": actor}]})
