@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 KEY_PATTERN = r"^[a-z][a-z0-9-]{1,63}$"
 VersionNumber = Annotated[int, Field(ge=1, le=2_147_483_647)]
@@ -52,3 +52,14 @@ class VersionOut(BaseModel):
 
 class PublishOut(VersionOut):
     variants_flagged: int = Field(description="Variants below now flagged for review.")
+
+
+class VersionDiffBase(BaseModel):
+    """What every diff says; each kind adds its own summary (by field, by state and action)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_version: int = Field(alias="from")
+    to_version: int = Field(alias="to")
+    same: bool
+    patch: list[dict[str, Any]] = Field(description="RFC 6902 JSON Patch from one to the other.")

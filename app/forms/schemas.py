@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.definitions.schemas import KEY_PATTERN, DefinitionOut, VersionNumber
+from app.definitions.schemas import KEY_PATTERN, DefinitionOut, VersionDiffBase, VersionNumber
 
 __all__ = ["VersionNumber"]
 
@@ -39,14 +39,8 @@ class FieldChanges(BaseModel):
     no_longer_required: list[str]
 
 
-class VersionDiff(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-
-    from_version: int = Field(alias="from")
-    to_version: int = Field(alias="to")
-    same: bool
+class VersionDiff(VersionDiffBase):
     fields: FieldChanges
-    patch: list[dict[str, Any]] = Field(description="RFC 6902 JSON Patch from one to the other.")
 
 
 class ValidateIn(BaseModel):

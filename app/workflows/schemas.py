@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.definitions.schemas import DefinitionOut, VersionNumber
+from app.definitions.schemas import DefinitionOut, VersionDiffBase, VersionNumber
 from app.forms.schemas import FieldErrorOut
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
@@ -26,15 +26,9 @@ class NamedChanges(BaseModel):
     changed: list[str]
 
 
-class WorkflowDiff(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-
-    from_version: int = Field(alias="from")
-    to_version: int = Field(alias="to")
-    same: bool
+class WorkflowDiff(VersionDiffBase):
     states: NamedChanges
     actions: NamedChanges
-    patch: list[dict[str, Any]] = Field(description="RFC 6902 JSON Patch from one to the other.")
 
 
 class SimulatedActor(BaseModel):

@@ -27,12 +27,27 @@ from app.workflows.calendar import parse_duration
 from app.workflows.definitions import JURISDICTIONS, error
 
 
-def _states(document: Mapping[str, Any]) -> dict[str, tuple[int, dict[str, Any]]]:
-    return {s["name"]: (i, s) for i, s in reversed(list(enumerate(document["states"])))}
+def _named(document: Mapping[str, Any], section: str) -> dict[str, tuple[int, dict[str, Any]]]:
+    """``section``'s items by name (the first of duplicates), with their index."""
+    return {x["name"]: (i, x) for i, x in reversed(list(enumerate(document[section])))}
 
 
-def _actions(document: Mapping[str, Any]) -> dict[str, tuple[int, dict[str, Any]]]:
-    return {a["name"]: (i, a) for i, a in reversed(list(enumerate(document["actions"])))}
+_NOUNS = {"states": ("bước", "state"), "actions": ("thao tác", "action")}
+
+
+def _kept(parent: Mapping[str, Any], variant: Mapping[str, Any], section: str,
+          dropped: list[FieldError]) -> Iterator[tuple[str, dict[str, Any], int, dict[str, Any]]]:
+    """The parent's states or actions with their counterpart in the variant; those missing
+    there go to ``dropped``."""
+    vi, en = _NOUNS[section]
+    found = _named(variant, section)
+    for name, (_, p) in _named(parent, section).items():
+        if name not in found:
+            dropped.append(error([section], f"Biến thể bỏ mất {vi} '{name}' của quy trình gốc.",
+                                 f"The variant drops the parent's {en} '{name}'.", "removed"))
+            continue
+        i, v = found[name]
+        yield name, p, i, v
 
 
 def _sources(action: Mapping[str, Any]) -> set[str]:
@@ -89,13 +104,8 @@ def _hooks_kept(parent: Mapping[str, Any], variant: Mapping[str, Any]) -> bool:
 
 
 def _state_problems(parent: Mapping[str, Any], variant: Mapping[str, Any]) -> Iterator[FieldError]:
-    p_states, v_states = _states(parent), _states(variant)
-    for name, (_, p) in p_states.items():
-        if name not in v_states:
-            yield error(["states"], f"Biến thể bỏ mất bước '{name}' của quy trình gốc.",
-                        f"The variant drops the parent's state '{name}'.", "removed")
-            continue
-        i, v = v_states[name]
+    dropped: list[FieldError] = []
+    for name, p, i, v in _kept(parent, variant, "states", dropped):
         at = ["states", i]
         if (v["type"], v.get("outcome")) != (p["type"], p.get("outcome")):
             yield error([*at, "type"], f"Bước '{name}' phải giữ loại và kết quả như quy trình "
@@ -112,8 +122,10 @@ def _state_problems(parent: Mapping[str, Any], variant: Mapping[str, Any]) -> It
             yield error(at, "Biến thể phải giữ các móc sự kiện của quy trình gốc.",
                         "The variant must keep the parent's hooks.", "hooks")
         yield from _approval_problems(p.get("approval"), v.get("approval"), at)
-    for name, (i, v) in v_states.items():
-        if name in p_states:
+    yield from dropped
+    parent_states = {s["name"] for s in parent["states"]}
+    for i, v in enumerate(variant["states"]):
+        if v["name"] in parent_states:
             continue
         if v["type"] in ("terminal", "start"):
             yield error(["states", i, "type"], "Biến thể không được thêm điểm bắt đầu hay kết "
@@ -148,14 +160,9 @@ def _approval_problems(parent: Mapping[str, Any] | None, variant: Mapping[str, A
 def _action_problems(parent: Mapping[str, Any],
                      variant: Mapping[str, Any]) -> Iterator[FieldError]:
     parent_states = {s["name"] for s in parent["states"]}
-    p_actions, v_actions = _actions(parent), _actions(variant)
     allowed = {(s, a["to"]) for a in parent["actions"] for s in _sources(a)}
-    for name, (_, p) in p_actions.items():
-        if name not in v_actions:
-            yield error(["actions"], f"Biến thể bỏ mất thao tác '{name}' của quy trình gốc.",
-                        f"The variant drops the parent's action '{name}'.", "removed")
-            continue
-        i, v = v_actions[name]
+    dropped: list[FieldError] = []
+    for _name, p, i, v in _kept(parent, variant, "actions", dropped):
         at = ["actions", i]
         if _sources(v) & parent_states != _sources(p):
             yield error([*at, "from"], "Thao tác phải thực hiện được ở đúng các bước như quy "
@@ -185,6 +192,7 @@ def _action_problems(parent: Mapping[str, Any],
                                        or v_sign.get("role") != p_sign.get("role")):
             yield error([*at, "signature"], "Phải giữ yêu cầu ký số và vai trò ký.",
                         "The signature and its signer must stay.", "signature")
+    yield from dropped
     for i, v in enumerate(variant["actions"]):
         for source in _sources(v) & parent_states:
             for target in _exits(variant, v["to"], parent_states):
