@@ -1,14 +1,17 @@
 """Imports every model so that ``Base.metadata`` knows all tables (for Alembic and tests)."""
 
 from app.audit.models import AuditRecord
+from app.cases.models import Case, CaseHistory, CaseTask, CaseTimer
 from app.core.idempotency import IdempotencyRecord
+from app.core.outbox import OutboxEvent
 from app.forms.models import Attachment, Form, FormVersion, Submission
 from app.identity.models import ApiClient, Principal, RoleGrant
 from app.reports.models import Report
 from app.tenancy.models import Tenant
-from app.workflows.models import Workflow, WorkflowVersion
+from app.workflows.models import TenantCalendar, Workflow, WorkflowVersion
 
 __all__ = [
-    "ApiClient", "Attachment", "AuditRecord", "Form", "FormVersion", "IdempotencyRecord",
-    "Principal", "Report", "RoleGrant", "Submission", "Tenant", "Workflow", "WorkflowVersion",
+    "ApiClient", "Attachment", "AuditRecord", "Case", "CaseHistory", "CaseTask", "CaseTimer",
+    "Form", "FormVersion", "IdempotencyRecord", "OutboxEvent", "Principal", "Report",
+    "RoleGrant", "Submission", "Tenant", "TenantCalendar", "Workflow", "WorkflowVersion",
 ]

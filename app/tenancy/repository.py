@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.tenancy.models import Tenant, parent_path, path_upper
-from app.tenancy.scope import current_scope
+from app.tenancy.scope import TenantScope, apply_scope, current_scope
 
 _BY_CODE = select(Tenant).where(Tenant.code == bindparam("code"))
 
@@ -130,3 +130,25 @@ async def by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.U
         return {}
     result = await session.execute(select(Tenant).where(Tenant.id.in_(list(ids))))
     return {t.id: t for t in result.scalars().all()}
+
+
+async def lineage_kinds(session: AsyncSession, tenant: Tenant) -> list[tuple[str, str]]:
+    """``(path, kind)`` of ``tenant`` and every ancestor, root first, whether or not the caller
+    may see them.
+
+    Routing a case to "its province" needs to know which ancestor is the province, even for a
+    commune official who cannot see it. Only paths (made of ids, already in the tenant's own
+    path) and kinds are read, under the platform scope for this one statement; the caller's
+    scope is restored before anything else runs.
+    """
+    previous = current_scope(session)
+    await apply_scope(session, TenantScope.platform("lineage kinds"))
+    try:
+        rows = (await session.execute(
+            select(Tenant.path, Tenant.kind).where(Tenant.id.in_([*tenant.ancestor_ids,
+                                                                  tenant.id]))
+            .order_by(Tenant.depth))).all()
+    finally:
+        if previous is not None:
+            await apply_scope(session, previous)
+    return [(row.path, row.kind) for row in rows]

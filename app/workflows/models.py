@@ -8,7 +8,8 @@ that finding the workflow a new submission opens a case of is one indexed lookup
 from __future__ import annotations
 
 import uuid
-from typing import ClassVar
+from datetime import datetime
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     CheckConstraint,
@@ -22,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.db import Base
+from app.core.db import Base, TenantOwned, Timestamped, UTCDateTime, utcnow
 from app.definitions.models import DefinitionHead, DefinitionVersion
 
 
@@ -54,3 +55,16 @@ class WorkflowVersion(DefinitionVersion, Base):
     )
 
     workflow_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+
+
+class TenantCalendar(TenantOwned, Timestamped, Base):
+    """A tenant's working calendar (:class:`app.workflows.calendar.CalendarSpec` as JSON):
+    its weekend, public holidays and make-up working days. Units below inherit it; the
+    nearest unit that mentions a date decides it."""
+
+    __tablename__ = "tenant_calendars"
+    __tenant_visibility__: ClassVar[str] = "inherited"
+    __table_args__ = (ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),)
+
+    document: Mapped[dict[str, Any]] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,1 @@
+"""Cases (hồ sơ): a submission moving through the workflow its form binds to."""
