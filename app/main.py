@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from app import __version__
 from app.audit.endpoints import router as audit_router
+from app.cases.endpoints import router as cases_router
 from app.config import Settings, get_settings
 from app.core import migrations
 from app.core.body_limits import BodyLimitMiddleware
@@ -30,6 +31,7 @@ from app.identity.ratelimit import RateLimiter
 from app.identity.tokens import TokenService
 from app.reports.endpoints import router as reports_router
 from app.tenancy.endpoints import router as tenancy_router
+from app.workflows.calendar_endpoints import router as calendar_router
 from app.workflows.endpoints import router as workflows_router
 
 
@@ -67,7 +69,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
     for router in (health_router, oauth_router, federation_router, tenancy_router,
                    client_router, access_router, me_router, idp_router, audit_router,
-                   forms_router, reports_router, workflows_router):
+                   forms_router, reports_router, workflows_router, calendar_router,
+                   cases_router):
         app.include_router(router)
     app.state.tracer_provider = setup_tracing(app, db.engine)
     return app

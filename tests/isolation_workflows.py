@@ -1,8 +1,10 @@
-"""Cross-tenant cases for workflow definitions.
+"""Cross-tenant cases for workflow definitions, cases and the inbox.
 
 Each victim tenant holds three workflows (see :func:`victim_workflows`), bound to the victim's
 forms of :mod:`tests.isolation_forms`: ``vw-pub`` (version 1 published, version 2 a draft),
-``vw-old`` (version 1 published) and ``vw-draft`` (only a draft).
+``vw-old`` (version 1 published) and ``vw-draft`` (only a draft); and four open cases of
+``vw-pub``, one for each request that changes a case, so the owner's control run finds each
+as its request needs it.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ def workflow(key: str, form: str) -> dict[str, Any]:
                    {"name": "xu_ly", "type": "task", "title": TEXT},
                    {"name": "xong", "type": "terminal", "title": TEXT, "outcome": "completed"}],
         "actions": [{"name": "nhan", "title": TEXT, "from": "tiep_nhan", "to": "xu_ly",
-                     "roles": ["officer"]},
+                     "roles": ["officer", "tenant_admin"]},
                     {"name": "ket_thuc", "title": TEXT, "from": "xu_ly", "to": "xong",
                      "roles": ["reviewer"], "guard": {"required": ["tieu_de"]}}],
     }
@@ -46,7 +48,14 @@ async def victim_workflows(http: httpx.AsyncClient, tenant: str,
     for key in ("vw-pub", "vw-old"):
         await ok("POST", f"/{key}/versions/1/publish")
     await ok("POST", "/vw-pub/versions")
-    return {}
+    made = {}
+    for name in ("case_id", "acting_case_id", "assigned_case_id", "claimed_case_id"):
+        response = await http.post(f"/api/v1/tenants/{tenant}/submissions",
+                                   headers=admin.headers,
+                                   json={"form": "vf-pub", "data": valid_data()})
+        assert response.status_code == 201 and response.json()["case"], response.text
+        made[name] = response.json()["case"]
+    return made
 
 
 def _workflows(victim: str, suffix: str = "") -> str:
@@ -114,3 +123,58 @@ def simulate_workflow(world: World, victim: str) -> Attack:
     actor = {"id": "x", "roles": ["officer"]}
     return Attack("POST", _workflows(victim, "/vw-pub/simulate"),
                   json={"data": valid_data(), "steps": [{"action": "nhan", "actor": actor}]})
+
+
+CASES = "/api/v1/tenants/{tenant}/cases"
+
+
+def _case(world: World, victim: str, which: str, suffix: str = "") -> str:
+    return CASES.format(tenant=victim) + "/" + world.victims[victim].forms[which] + suffix
+
+
+@isolation_case("GET", CASES)
+def list_cases(world: World, victim: str) -> Attack:
+    return Attack("GET", CASES.format(tenant=victim))
+
+
+@isolation_case("GET", CASES + "/{case_id}")
+def read_case(world: World, victim: str) -> Attack:
+    return Attack("GET", _case(world, victim, "case_id"))
+
+
+@isolation_case("GET", CASES + "/{case_id}/history")
+def read_case_history(world: World, victim: str) -> Attack:
+    return Attack("GET", _case(world, victim, "case_id", "/history"))
+
+
+@isolation_case("POST", CASES + "/{case_id}/actions/{action}")
+def take_case_action(world: World, victim: str) -> Attack:
+    case_id = world.victims[victim].forms["acting_case_id"]
+    return Attack("POST", _case(world, victim, "acting_case_id", "/actions/nhan"), json={},
+                  headers={"If-Match": f'"{case_id}.1"'})
+
+
+@isolation_case("POST", CASES + "/{case_id}/claim")
+def claim_case(world: World, victim: str) -> Attack:
+    return Attack("POST", _case(world, victim, "claimed_case_id", "/claim"))
+
+
+@isolation_case("POST", CASES + "/{case_id}/release")
+def release_case(world: World, victim: str) -> Attack:
+    return Attack("POST", _case(world, victim, "claimed_case_id", "/release"))
+
+
+@isolation_case("POST", CASES + "/{case_id}/assign")
+def assign_case(world: World, victim: str) -> Attack:
+    return Attack("POST", _case(world, victim, "assigned_case_id", "/assign"),
+                  json={"assignee": world.victims[victim].user_id})
+
+
+def _no_task_of(response: httpx.Response, victim: str) -> None:
+    assert response.status_code == 200, response.text
+    assert victim not in {t["tenant"] for t in response.json()["items"]}
+
+
+@isolation_case("GET", "/api/v1/me/tasks")
+def my_tasks(world: World, victim: str) -> Attack:
+    return Attack("GET", "/api/v1/me/tasks", params={"limit": "200"}, check=_no_task_of)

@@ -44,16 +44,16 @@ def decode_cursor(cursor: str | None, *types: type) -> list[Any] | None:
     if not cursor:
         return None
     if len(cursor) > MAX_CURSOR_LENGTH:
-        raise _bad_cursor()
+        raise bad_cursor()
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         key = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, UnicodeError, RecursionError) as exc:
-        raise _bad_cursor() from exc
+        raise bad_cursor() from exc
     if not isinstance(key, list) or len(key) != len(types):
-        raise _bad_cursor()
+        raise bad_cursor()
     if not all(_valid_part(v, t) for v, t in zip(key, types, strict=True)):
-        raise _bad_cursor()
+        raise bad_cursor()
     return [uuid.UUID(v) if t is uuid.UUID else v for v, t in zip(key, types, strict=True)]
 
 
@@ -71,7 +71,7 @@ def _valid_part(value: Any, kind: type) -> bool:
     return not isinstance(value, str) or is_safe_text(value)
 
 
-def _bad_cursor() -> Problem:
+def bad_cursor() -> Problem:
     return Problem(422, "invalid-cursor", "Con trỏ phân trang không hợp lệ", "Invalid cursor",
                    detail="The cursor is not one this endpoint issued.",
                    errors=[{"parameter": "cursor", "in": "query", "detail": "malformed cursor"}])

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Body, Query, Request, Response
 from starlette.background import BackgroundTask
 from starlette.responses import JSONResponse, StreamingResponse
 
+from app.cases import service as cases
 from app.core.deps import AppSettings
 from app.core.idempotency import idempotent
 from app.core.pagination import DEFAULT_LIMIT, Limit, Page, decode_cursor, split_page
@@ -93,7 +94,9 @@ async def _one_out(session: ScopedSession, access: Access, submission: Submissio
                    version: FormVersion, owner: Tenant) -> SubmissionOut:
     codes = ({owner.id: owner.code} if version.tenant_id == owner.id
              else await service.tenant_codes(session, {version.tenant_id}))
-    return _submission_out(access, submission, version, owner, codes)
+    out = _submission_out(access, submission, version, owner, codes)
+    out.case = await cases.case_of(session, submission)
+    return out
 
 
 @router.post("/submissions", status_code=201, response_model=SubmissionOut,
@@ -105,6 +108,9 @@ async def create_submission(request: Request, access: SubmissionsCreate, body: S
             session, caller=access.principal, tenant=access.tenant, form_key=body.form,
             version_number=body.version, data=body.data,
             status=SubmissionStatus(body.status))
+        if submission.status == SubmissionStatus.SUBMITTED.value:
+            await cases.open_for_submission(session, principal=access.principal,
+                                            tenant=access.tenant, submission=submission)
         out = await _one_out(session, access, submission, version, access.tenant)
         return 201, out.model_dump(mode="json")
 
@@ -216,6 +222,9 @@ async def update_submission(access: SubmissionsCreate, submission_id: uuid.UUID,
     submission, version, owner = await submissions.update_draft(
         session, caller=access.principal, tenant=access.tenant, submission_id=submission_id,
         data=body.data, status=SubmissionStatus(body.status) if body.status else None)
+    if body.status == SubmissionStatus.SUBMITTED.value:
+        await cases.open_for_submission(session, principal=access.principal, tenant=owner,
+                                        submission=submission)
     return await _one_out(session, access, submission, version, owner)
 
 

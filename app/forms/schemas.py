@@ -93,6 +93,8 @@ class SubmissionOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     submitted_at: datetime | None
+    case: uuid.UUID | None = Field(default=None, description="The case the submission opened, "
+                                   "when its form binds to a workflow (single reads only).")
 
 
 class AttachmentOut(BaseModel):

@@ -44,3 +44,27 @@ class Requires:
 def needs(permission: Permission) -> Any:
     """``Annotated[Access, needs(Permission.X)]``: the endpoint requires ``X`` on ``{tenant}``."""
     return Depends(Requires(permission))
+
+
+class RequiresAny(Requires):
+    """Dependency for an endpoint that any one of several permissions opens (the service
+    then decides what each allows, e.g. reading a case with ``cases:read``, or with
+    ``cases:act`` only while the caller may act on it). ``Access.permission`` is the first
+    one held."""
+
+    def __init__(self, *permissions: Permission) -> None:
+        super().__init__(permissions[0])
+        self.permissions = permissions
+
+    async def __call__(self, principal: CurrentPrincipal, tenant: ActingTenant) -> Access:
+        held = principal.permissions_at(tenant.path)
+        for permission in self.permissions:
+            if permission in held:
+                return Access(principal, tenant, permission)
+        authorize(principal, self.permission, tenant)  # raises the usual 403
+        raise AssertionError("unreachable")
+
+
+def needs_any(*permissions: Permission) -> Any:
+    """``Annotated[Access, needs_any(P.X, P.Y)]``: the endpoint requires one of them."""
+    return Depends(RequiresAny(*permissions))

@@ -1,0 +1,125 @@
+"""The inbox: the open cases a principal may act on now, across every tenant it holds
+grants in (``GET /api/v1/me/tasks``).
+
+Each open case carries its tasks (``case_tasks``: a role, held at or above a tenant path), so
+the inbox is one statement: per acting grant, an index range scan on ``(role, at_path)``,
+joined to the open cases that nobody else has claimed. The engine then lists, per case on the
+page, the actions the caller may take.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from sqlalchemy import Integer, and_, case, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.cases.models import Case, CaseTask
+from app.cases.service import acting_grants, actor_for, engine_case
+from app.core.pagination import bad_cursor
+from app.identity.callers import Principal
+from app.tenancy.models import Tenant, path_upper
+from app.workflows import engine
+from app.workflows.definitions import Action, Workflow, compile_workflow
+from app.workflows.models import WorkflowVersion
+
+SlaFilter = Literal["overdue", "due_soon", "on_time", "paused"]
+NEVER = datetime(9999, 12, 31, tzinfo=UTC)  # sorts cases without a deadline last
+
+
+@dataclass(frozen=True)
+class Task:
+    case: Case
+    escalated: bool
+    workflow: Workflow
+    actions: list[Action]
+
+    @property
+    def urgency(self) -> datetime:
+        return self.case.state_due_at or self.case.case_due_at or NEVER
+
+
+def _grant_ranges(principal: Principal) -> dict[str, list[str]]:
+    """Per role, the outermost grant paths (a grant inside another adds nothing)."""
+    ranges: dict[str, list[str]] = {}
+    for role, path in sorted(acting_grants(principal), key=lambda g: (g[0], len(g[1]))):
+        held = ranges.setdefault(role, [])
+        if not any(path.startswith(p) for p in held):
+            held.append(path)
+    return ranges
+
+
+def _sla_condition(wanted: SlaFilter, now: datetime) -> object:
+    overdue = or_(Case.state_due_at <= now, Case.case_due_at <= now)
+    soon = or_(Case.state_due_soon_at <= now, Case.case_due_soon_at <= now)
+    return {
+        "overdue": overdue,
+        "due_soon": and_(~overdue, soon),
+        "on_time": and_(Case.paused_since.is_(None), ~or_(overdue, soon)),
+        "paused": Case.paused_since.is_not(None),
+    }[wanted]
+
+
+async def tasks(session: AsyncSession, principal: Principal, *, now: datetime,
+                sla: SlaFilter | None, workflow: str | None, tenant: Tenant | None,
+                after: list[str] | None, limit: int) -> tuple[list[Task], bool]:
+    """A page of the caller's tasks, most urgent first, and whether more follow."""
+    ranges = _grant_ranges(principal)
+    if not ranges:
+        return [], False
+    me = str(principal.id)
+    matching = or_(*(and_(CaseTask.role == role, CaseTask.at_path >= path,
+                          CaseTask.at_path < path_upper(path))
+                     for role, paths in ranges.items() for path in paths))
+    found = (select(CaseTask.tenant_id, CaseTask.case_id,
+                    func.max(case((CaseTask.escalated, 1), else_=0)).label("escalated"))
+             .where(matching).group_by(CaseTask.tenant_id, CaseTask.case_id).subquery())
+    urgency = func.coalesce(Case.state_due_at, Case.case_due_at, NEVER)
+    statement = (
+        select(Case, found.c.escalated)
+        .join(found, and_(found.c.tenant_id == Case.tenant_id, found.c.case_id == Case.id))
+        .where(Case.status == "open",
+               or_(Case.assignee.is_(None), Case.assignee == me,
+                   found.c.escalated.cast(Integer) == 1)))
+    if sla is not None:
+        statement = statement.where(_sla_condition(sla, now))  # type: ignore[arg-type]
+    if workflow is not None:
+        statement = statement.where(Case.workflow_key == workflow)
+    if tenant is not None:
+        statement = statement.where(Case.tenant_id.in_(
+            select(Tenant.id).where(Tenant.path.startswith(tenant.path))))
+    if after is not None:
+        try:
+            moment, last = datetime.fromisoformat(after[0]), uuid.UUID(after[1])
+        except ValueError:
+            raise bad_cursor() from None
+        statement = statement.where(or_(urgency > moment, and_(urgency == moment,
+                                                               Case.id > last)))
+    rows = (await session.execute(
+        statement.order_by(urgency, Case.id).limit(limit + 1))).all()
+    more = len(rows) > limit
+    workflows = await _workflows(session, [row[0] for row in rows[:limit]])
+    page = []
+    for found_case, escalated in rows[:limit]:
+        compiled = workflows[(found_case.workflow_tenant_id, found_case.workflow_id,
+                              found_case.workflow_version)]
+        actor = actor_for(principal, found_case)
+        page.append(Task(found_case, bool(escalated), compiled,
+                         engine.available(compiled, engine_case(found_case), actor)))
+    return page, more
+
+
+async def _workflows(session: AsyncSession, cases: list[Case]
+                     ) -> dict[tuple[uuid.UUID, uuid.UUID, int], Workflow]:
+    """The compiled workflow versions the cases run on, in one statement."""
+    keys = {(c.workflow_tenant_id, c.workflow_id, c.workflow_version) for c in cases}
+    if not keys:
+        return {}
+    rows = (await session.execute(select(WorkflowVersion).where(or_(*(
+        and_(WorkflowVersion.tenant_id == t, WorkflowVersion.workflow_id == w,
+             WorkflowVersion.number == n) for t, w, n in keys))))).scalars()
+    return {(v.tenant_id, v.workflow_id, v.number): compile_workflow(v.definition)
+            for v in rows}

@@ -1,0 +1,145 @@
+"""Request and response bodies of the case and inbox endpoints."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SlaStatus = Literal["on_time", "due_soon", "overdue", "paused"]
+
+
+class ActionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    fields: dict[str, Any] = Field(default_factory=dict, description="Values for the action's "
+                                   "fields; they join the case data.")
+    comment: str | None = Field(default=None, max_length=5000)
+    seat: str | None = Field(default=None, max_length=64, description="In an approval state, "
+                             "the seat (role) to vote in when you hold several.")
+
+
+class AssignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    assignee: uuid.UUID = Field(description="The user or client to give the case to.")
+
+
+class Deadline(BaseModel):
+    due_at: datetime | None
+    due_soon_at: datetime | None
+    status: SlaStatus | None
+
+
+class Sla(BaseModel):
+    case: Deadline | None
+    state: Deadline | None
+    status: SlaStatus | None = Field(description="The worse of the two.")
+
+
+class StateOut(BaseModel):
+    name: str
+    type: str
+    title: dict[str, str]
+
+
+class PinnedWorkflow(BaseModel):
+    key: str
+    tenant: str | None
+    version: int
+
+
+class ActionFieldOut(BaseModel):
+    title: dict[str, str]
+    schema_: dict[str, Any] = Field(alias="schema", serialization_alias="schema")
+    required: bool
+
+
+class AvailableAction(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    name: str
+    title: dict[str, str]
+    to: str
+    vote: Literal["approve", "reject"] | None
+    fields: dict[str, ActionFieldOut]
+    comment: Literal["required", "optional", "none"]
+    signature_required: bool
+    signer: str | None
+
+
+class VoteOut(BaseModel):
+    seat: int
+    role: str
+    actor: str
+    vote: Literal["approve", "reject"]
+
+
+class CaseOut(BaseModel):
+    id: uuid.UUID
+    tenant: str
+    submission_id: uuid.UUID
+    form: str
+    workflow: PinnedWorkflow
+    state: StateOut
+    status: Literal["open", "closed"]
+    outcome: str | None
+    data: dict[str, Any]
+    masked_fields: list[str]
+    assignee: str | None
+    revision: int
+    etag: str = Field(description="Send it in If-Match to act on the case.")
+    sla: Sla
+    votes: list[VoteOut]
+    actions: list[AvailableAction] = Field(description="What the caller may do now.")
+    created_at: datetime
+    updated_at: datetime
+    state_entered_at: datetime
+    closed_at: datetime | None
+
+
+class CaseSummary(BaseModel):
+    id: uuid.UUID
+    tenant: str
+    form: str
+    workflow: str
+    state: str
+    status: Literal["open", "closed"]
+    outcome: str | None
+    assignee: str | None
+    sla: SlaStatus | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class HistoryOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    seq: int
+    kind: str
+    at: datetime
+    actor: str
+    action: str | None
+    from_state: str | None = Field(serialization_alias="from")
+    to_state: str | None = Field(serialization_alias="to")
+    comment: str | None
+    changes: dict[str, Any] | None
+    detail: dict[str, Any] | None
+    signature_ref: str | None
+
+
+class TaskOut(BaseModel):
+    case: uuid.UUID
+    tenant: str
+    form: str
+    workflow: str
+    state: StateOut
+    assignee: str | None
+    claimed_by_me: bool
+    escalated: bool
+    sla: SlaStatus | None
+    due_at: datetime | None
+    actions: list[str] = Field(description="The actions the caller may take now.")
+    updated_at: datetime

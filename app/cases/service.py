@@ -1,0 +1,518 @@
+"""Cases: opening one when a submission arrives, taking actions, claiming and assigning.
+
+Every change follows one pattern, in one transaction: lock the case row, check its revision
+against the caller's ``If-Match`` where the API demands one, ask the pure engine
+(:mod:`app.workflows.engine`) what the change means, then store the new state, an
+append-only history entry, the tasks (who may act now), the SLA timers and the outbox events.
+Two conflicting requests therefore serialise on the row: the second sees the first's
+revision and gets 412, so no update is lost and no transition happens twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.cases.models import Case, CaseHistory, CaseTask, CaseTimer
+from app.cases.schemas import SlaStatus
+from app.core.db import utcnow
+from app.core.outbox import emit
+from app.core.problems import Problem, not_found
+from app.definitions.models import VersionStatus
+from app.forms.models import FormVersion, Submission
+from app.identity import principals
+from app.identity.callers import Principal
+from app.identity.models import Principal as PrincipalRow
+from app.identity.permissions import Permission
+from app.identity.principals import path_ids
+from app.tenancy import repository as tenants
+from app.tenancy.models import Tenant
+from app.tenancy.scope import apply_scope, current_scope
+from app.workflows import calendar as sla
+from app.workflows import engine
+from app.workflows.calendars import effective_at
+from app.workflows.definitions import (
+    APPLICANT,
+    JURISDICTIONS,
+    SYSTEM,
+    Sla,
+    Workflow,
+    compile_workflow,
+)
+from app.workflows.models import Workflow as WorkflowHead
+from app.workflows.models import WorkflowVersion
+
+# ---- finding -------------------------------------------------------------------------------
+
+
+async def bound_workflow(session: AsyncSession, tenant: Tenant,
+                         form_key: str) -> tuple[WorkflowHead, WorkflowVersion] | None:
+    """The workflow a submission of ``form_key`` at ``tenant`` opens a case of: the nearest
+    on the lineage whose current version is published and binds the form."""
+    lineage = path_ids(tenant.path)
+    rows = (await session.execute(
+        select(WorkflowHead, WorkflowVersion)
+        .join(WorkflowVersion, and_(WorkflowVersion.tenant_id == WorkflowHead.tenant_id,
+                                    WorkflowVersion.workflow_id == WorkflowHead.id,
+                                    WorkflowVersion.number == WorkflowHead.latest_version))
+        .where(WorkflowHead.form_key == form_key, WorkflowHead.tenant_id.in_(lineage),
+               WorkflowVersion.status == VersionStatus.PUBLISHED.value))).all()
+    if not rows:
+        return None
+    head, version = max(rows, key=lambda r: lineage.index(r[0].tenant_id))
+    return head, version
+
+
+async def get(session: AsyncSession, tenant: Tenant, case_id: uuid.UUID, *,
+              lock: bool = False) -> Case:
+    statement = select(Case).where(Case.tenant_id == tenant.id, Case.id == case_id)
+    if lock:
+        statement = statement.with_for_update()
+    found = (await session.execute(statement)).scalar_one_or_none()
+    if found is None:
+        raise not_found("case", str(case_id))
+    return found
+
+
+async def pinned(session: AsyncSession, case: Case) -> tuple[WorkflowVersion, Workflow]:
+    """The workflow version the case runs on, and its compiled form."""
+    version = (await session.execute(select(WorkflowVersion).where(
+        WorkflowVersion.tenant_id == case.workflow_tenant_id,
+        WorkflowVersion.workflow_id == case.workflow_id,
+        WorkflowVersion.number == case.workflow_version))).scalar_one()
+    return version, compile_workflow(version.definition)
+
+
+# ---- who is acting ---------------------------------------------------------------------------
+
+
+def routes_from(lineage: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """Where each jurisdiction lies for a case at the last tenant of ``lineage`` (root first,
+    as ``(path, kind)``): its own tenant, its parent, and the nearest province and ministry
+    on the lineage (itself included)."""
+    routes = {"case": lineage[-1][0]}
+    if len(lineage) > 1:
+        routes["parent"] = lineage[-2][0]
+    for path, kind in reversed(lineage):
+        if kind in ("province", "ministry"):
+            routes.setdefault(kind, path)
+    return routes
+
+
+def acting_grants(principal: Principal) -> list[tuple[str, str]]:
+    """``(role, path)`` of the grants that let the principal act on cases."""
+    return [(g.role, g.path) for g in principal.grants
+            if Permission.CASES_ACT in g.permissions
+            and (principal.scopes is None or Permission.CASES_ACT in principal.scopes)]
+
+
+def actor_for(principal: Principal, case: Case) -> engine.Actor:
+    roles: dict[str, set[str]] = {}
+    for role, path in acting_grants(principal):
+        for jurisdiction in JURISDICTIONS:
+            at = case.routes.get(jurisdiction)
+            if at is not None and at.startswith(path):
+                roles.setdefault(role, set()).add(jurisdiction)
+    return engine.Actor(id=str(principal.id), roles={r: frozenset(j) for r, j in roles.items()},
+                        is_applicant=case.applicant == str(principal.id))
+
+
+SYSTEM_ACTOR = engine.Actor(id=SYSTEM, is_system=True)
+
+
+def engine_case(case: Case) -> engine.Case:
+    return engine.Case(
+        state=case.state, data=case.data, assignee=case.assignee,
+        votes=tuple(engine.Vote(**v) for v in case.votes),
+        extra=tuple(engine.Extra(**e) for e in case.extra))
+
+
+def etag(case: Case) -> str:
+    return f'"{case.id}.{case.revision}"'
+
+
+def check_etag(case: Case, if_match: str | None) -> None:
+    if if_match is None:
+        raise Problem(428, "precondition-required", "Thiếu điều kiện If-Match",
+                      "Precondition required", detail="Send the case's ETag in If-Match: "
+                      "actions apply only to the version of the case you have seen.")
+    tags = {t.strip().removeprefix("W/") for t in if_match.split(",")}
+    if etag(case) not in tags and "*" not in tags:
+        raise Problem(412, "case-changed", "Hồ sơ đã được người khác xử lý",
+                      "Someone else acted first",
+                      detail="The case changed since you read it; read it again and decide "
+                      "on its current state.", extra={"etag": etag(case)})
+
+
+# ---- deadlines, tasks, history -----------------------------------------------------------
+
+
+def _threshold(rule: Sla) -> timedelta:
+    return rule.due_soon if rule.due_soon is not None else min(rule.duration / 5,
+                                                               timedelta(days=1))
+
+
+def _pauses(case: Case) -> list[tuple[datetime, datetime | None]]:
+    closed = [(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in case.pauses]
+    return [*closed, (case.paused_since, None)] if case.paused_since else list(closed)
+
+
+def _deadlines(rule: Sla | None, start: datetime, calendar: sla.WorkingCalendar,
+               pauses: Sequence[tuple[datetime, datetime | None]]
+               ) -> tuple[datetime | None, datetime | None]:
+    if rule is None:
+        return None, None
+    due = sla.due(start, rule.duration, mode=rule.days, calendar=calendar, pauses=pauses)
+    soon = sla.due(start, rule.duration - _threshold(rule), mode=rule.days,
+                   calendar=calendar, pauses=pauses)
+    return due, soon
+
+
+async def _schedule(session: AsyncSession, case: Case, workflow: Workflow,
+                    calendar: sla.WorkingCalendar) -> None:
+    """Recompute the case's deadlines and replace its pending timers. A timer that fired
+    is kept, so a breach happens once per case (or once per stay in a state)."""
+    state = workflow.states[case.state]
+    open_ = case.status == "open"
+    case.case_due_at, case.case_due_soon_at = _deadlines(
+        workflow.sla if open_ else None, case.created_at, calendar, _pauses(case))
+    case.state_due_at, case.state_due_soon_at = _deadlines(
+        state.sla if open_ and not state.waits_on_applicant else None, case.state_entered_at,
+        calendar, [])
+    await session.execute(delete(CaseTimer).where(
+        CaseTimer.tenant_id == case.tenant_id, CaseTimer.case_id == case.id,
+        CaseTimer.fired_at.is_(None)))
+    fired = (await session.execute(select(CaseTimer.kind, CaseTimer.state, CaseTimer.fired_at)
+                                   .where(CaseTimer.tenant_id == case.tenant_id,
+                                          CaseTimer.case_id == case.id))).all()
+    if case.case_due_at and not any(f.kind == "case" for f in fired):
+        session.add(CaseTimer(tenant_id=case.tenant_id, id=uuid.uuid4(), case_id=case.id,
+                              kind="case", due_at=case.case_due_at))
+    if case.state_due_at and not any(
+            f.kind == "state" and f.state == case.state and f.fired_at >= case.state_entered_at
+            for f in fired):
+        session.add(CaseTimer(tenant_id=case.tenant_id, id=uuid.uuid4(), case_id=case.id,
+                              kind="state", state=case.state, due_at=case.state_due_at))
+
+
+def task_rows(case: Case, workflow: Workflow) -> set[tuple[str, str, bool]]:
+    """``(role, at_path, escalated)`` for everyone who may act on the open case now."""
+    if case.status != "open":
+        return set()
+    rows: set[tuple[str, str, bool]] = set()
+    state = workflow.states[case.state]
+    for action in workflow.leaving(case.state):
+        for role in action.roles:
+            if role not in (APPLICANT, SYSTEM) and action.at in case.routes:
+                rows.add((role, case.routes[action.at], False))
+    if state.approval is not None and state.approval.at in case.routes:
+        rows |= {(seat, case.routes[state.approval.at], False) for seat in state.approval.seats}
+    for extra in case.extra:
+        if extra["at"] in case.routes:
+            rows.add((extra["role"], case.routes[extra["at"]], True))
+    escalated = {(r, p) for r, p, e in rows if e}
+    return {(r, p, e) for r, p, e in rows if e or (r, p) not in escalated}
+
+
+async def _replace_tasks(session: AsyncSession, case: Case, workflow: Workflow) -> None:
+    await session.execute(delete(CaseTask).where(CaseTask.tenant_id == case.tenant_id,
+                                                 CaseTask.case_id == case.id))
+    session.add_all([CaseTask(tenant_id=case.tenant_id, case_id=case.id, role=role,
+                              at_path=path, escalated=escalated)
+                     for role, path, escalated in sorted(task_rows(case, workflow))])
+
+
+async def _record(session: AsyncSession, case: Case, *, kind: str, actor: str,
+                  actor_id: str | None, at: datetime, **fields: Any) -> None:
+    seq = (await session.execute(select(func.coalesce(func.max(CaseHistory.seq), 0)).where(
+        CaseHistory.tenant_id == case.tenant_id, CaseHistory.case_id == case.id)
+    )).scalar_one() + 1
+    session.add(CaseHistory(tenant_id=case.tenant_id, case_id=case.id, seq=seq, kind=kind,
+                            at=at, actor=actor, actor_id=actor_id, **fields))
+
+
+def _emit(session: AsyncSession, case: Case, topic: str, at: datetime,
+          **payload: Any) -> None:
+    emit(session, tenant_id=case.tenant_id, topic=topic, aggregate_type="case",
+         aggregate_id=case.id, aggregate_seq=case.revision, at=at,
+         payload={"case": str(case.id), "workflow": case.workflow_key,
+                  "version": case.workflow_version, "state": case.state,
+                  "status": case.status, **payload})
+
+
+def _emit_hooks(session: AsyncSession, case: Case, hooks: Sequence[engine.Hook],
+                at: datetime) -> None:
+    for hook in hooks:
+        _emit(session, case, f"case.hook.{hook.hook['type']}", at, when=hook.when,
+              hook_state=hook.state, hook=dict(hook.hook))
+
+
+# ---- opening ---------------------------------------------------------------------------------
+
+
+async def open_for_submission(session: AsyncSession, *, principal: Principal, tenant: Tenant,
+                              submission: Submission) -> Case | None:
+    """Open a case for a submitted submission if its form binds to a workflow here."""
+    bound = await bound_workflow(session, tenant, submission.form_key)
+    if bound is None:
+        return None
+    head, version = bound
+    workflow = compile_workflow(version.definition)
+    start, hooks = engine.open_case(workflow, submission.data)
+    now = utcnow()
+    case = Case(
+        tenant_id=tenant.id, id=uuid.uuid4(), submission_id=submission.id,
+        form_key=submission.form_key, workflow_key=head.key, workflow_tenant_id=head.tenant_id,
+        workflow_id=head.id, workflow_version=version.number, state=start.state,
+        status="open", data=dict(start.data), votes=[], extra=[], assignee=None,
+        applicant=str(principal.id),
+        routes=routes_from(await tenants.lineage_kinds(session, tenant)), revision=1,
+        created_at=now, updated_at=now, state_entered_at=now, pauses=[],
+        paused_since=now if workflow.states[start.state].waits_on_applicant else None)
+    session.add(case)
+    await session.flush()
+    await _schedule(session, case, workflow, await effective_at(session, tenant))
+    await _replace_tasks(session, case, workflow)
+    await _record(session, case, kind="opened", actor=principal.actor,
+                  actor_id=str(principal.id), at=now, to_state=case.state)
+    _emit(session, case, "case.opened", now, submission=str(submission.id))
+    _emit_hooks(session, case, hooks, now)
+    await session.flush()
+    return case
+
+
+async def case_of(session: AsyncSession, submission: Submission) -> uuid.UUID | None:
+    return (await session.execute(select(Case.id).where(
+        Case.tenant_id == submission.tenant_id, Case.submission_id == submission.id)
+    )).scalar_one_or_none()
+
+
+# ---- acting ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActionInput:
+    fields: dict[str, Any]
+    comment: str | None
+    seat: str | None
+
+
+def _refused(refusal: engine.Refused) -> Problem:
+    return Problem(refusal.status, refusal.code, refusal.vi, refusal.en, detail=refusal.en,
+                   errors=[e.as_dict() for e in refusal.errors])
+
+
+def _apply(case: Case, workflow: Workflow, outcome: engine.Outcome, now: datetime) -> None:
+    """Store the engine's outcome on the case row (the caller bumps nothing else)."""
+    case.data = dict(outcome.case.data)
+    case.votes = [vars(v) for v in outcome.case.votes]
+    case.extra = [vars(e) for e in outcome.case.extra]
+    case.assignee = outcome.case.assignee
+    if outcome.moved:
+        left, entered = workflow.states[outcome.source], workflow.states[outcome.target]
+        if left.waits_on_applicant and case.paused_since is not None:
+            case.pauses = [*case.pauses, [case.paused_since.isoformat(), now.isoformat()]]
+            case.paused_since = None
+        if entered.waits_on_applicant and case.paused_since is None:
+            case.paused_since = now
+        case.state, case.state_entered_at = entered.name, now
+        if entered.type == "terminal":
+            case.status, case.outcome, case.closed_at = "closed", entered.outcome, now
+    case.revision += 1
+    case.updated_at = now
+
+
+async def _store(session: AsyncSession, tenant: Tenant, case: Case, workflow: Workflow,
+                 outcome: engine.Outcome, *, actor: str, actor_id: str, comment: str | None,
+                 now: datetime) -> None:
+    _apply(case, workflow, outcome, now)
+    await _schedule(session, case, workflow, await effective_at(session, tenant))
+    await _replace_tasks(session, case, workflow)
+    vote = vars(outcome.vote) if outcome.vote else None
+    await _record(session, case, kind="vote" if outcome.vote and not outcome.moved else "action",
+                  actor=actor, actor_id=actor_id, at=now, action=outcome.action,
+                  from_state=outcome.source, to_state=outcome.target if outcome.moved else None,
+                  comment=comment, changes=dict(outcome.changes) or None,
+                  detail={"vote": vote} if vote else None)
+    _emit(session, case, "case.action_taken", now, action=outcome.action,
+          source=outcome.source, moved=outcome.moved, actor=actor)
+    if case.status == "closed":
+        _emit(session, case, "case.closed", now, outcome=case.outcome)
+    _emit_hooks(session, case, outcome.hooks, now)
+    await session.flush()
+
+
+async def take_action(session: AsyncSession, *, principal: Principal, tenant: Tenant,
+                      case_id: uuid.UUID, action: str, if_match: str | None,
+                      given: ActionInput) -> Case:
+    case = await get(session, tenant, case_id, lock=True)
+    check_etag(case, if_match)
+    _version, workflow = await pinned(session, case)
+    request = engine.Request(action, fields=given.fields, comment=given.comment,
+                             signed=False, seat=given.seat)
+    try:
+        outcome = engine.take(workflow, engine_case(case), actor_for(principal, case), request)
+    except engine.Refused as refusal:
+        raise _refused(refusal) from None
+    await _store(session, tenant, case, workflow, outcome, actor=principal.actor,
+                 actor_id=str(principal.id), comment=(given.comment or "").strip() or None,
+                 now=utcnow())
+    return case
+
+
+async def _change_assignment(session: AsyncSession, tenant: Tenant, case: Case,
+                             changed: engine.Case, *, kind: str, principal: Principal,
+                             detail: dict[str, Any] | None = None) -> Case:
+    now = utcnow()
+    case.assignee, case.revision, case.updated_at = changed.assignee, case.revision + 1, now
+    await _record(session, case, kind=kind, actor=principal.actor, actor_id=str(principal.id),
+                  at=now, detail=detail)
+    _emit(session, case, f"case.{kind}", now, assignee=case.assignee)
+    await session.flush()
+    return case
+
+
+async def claim(session: AsyncSession, *, principal: Principal, tenant: Tenant,
+                case_id: uuid.UUID) -> Case:
+    case = await get(session, tenant, case_id, lock=True)
+    _version, workflow = await pinned(session, case)
+    try:
+        changed = engine.claim(engine_case(case), actor_for(principal, case), workflow)
+    except engine.Refused as refusal:
+        raise _refused(refusal) from None
+    if changed.assignee == case.assignee:
+        return case
+    return await _change_assignment(session, tenant, case, changed, kind="claim",
+                                    principal=principal)
+
+
+async def release(session: AsyncSession, *, principal: Principal, tenant: Tenant,
+                  case_id: uuid.UUID) -> Case:
+    """Give a claimed case back to the pool: its claimant, or anyone who may assign it."""
+    case = await get(session, tenant, case_id, lock=True)
+    if case.assignee is None:
+        return case
+    if case.assignee != str(principal.id):
+        _require_assigner(principal, tenant)
+    return await _change_assignment(session, tenant, case, engine.release(engine_case(case)),
+                                    kind="release", principal=principal,
+                                    detail={"was": case.assignee})
+
+
+def _require_assigner(principal: Principal, tenant: Tenant) -> None:
+    """Assigning others' work is a supervisor's act: it needs ``users:read`` (to know whom)
+    besides ``cases:act`` at the case's tenant."""
+    if Permission.USERS_READ not in principal.permissions_at(tenant.path):
+        raise Problem(403, "forbidden", "Không có quyền phân công", "Forbidden",
+                      detail="Assigning or releasing someone else's case needs 'users:read' "
+                      "and 'cases:act' here.")
+
+
+async def assign(session: AsyncSession, *, principal: Principal, tenant: Tenant,
+                 case_id: uuid.UUID, assignee: Principal) -> Case:
+    _require_assigner(principal, tenant)
+    case = await get(session, tenant, case_id, lock=True)
+    _version, workflow = await pinned(session, case)
+    try:
+        changed = engine.assign(engine_case(case), actor_for(assignee, case), workflow)
+    except engine.Refused as refusal:
+        raise _refused(refusal) from None
+    return await _change_assignment(session, tenant, case, changed, kind="assign",
+                                    principal=principal, detail={"assignee": str(assignee.id)})
+
+
+async def history(session: AsyncSession, case: Case) -> list[CaseHistory]:
+    return list((await session.execute(select(CaseHistory).where(
+        CaseHistory.tenant_id == case.tenant_id, CaseHistory.case_id == case.id)
+        .order_by(CaseHistory.seq))).scalars())
+
+
+async def principal_in_scope(session: AsyncSession, principal_id: uuid.UUID) -> Principal:
+    """The principal ``principal_id`` as it is now, if the caller can see it (its home lies
+    in the caller's scope); 422 otherwise, pointing at ``/assignee``."""
+    scope = current_scope(session)
+    home = (await session.execute(select(PrincipalRow.tenant_id).where(
+        PrincipalRow.id == principal_id))).scalar_one_or_none()
+    problem = Problem(422, "assignee-unknown", "Không tìm thấy người được giao",
+                      "Unknown assignee", detail="No such active user or client is visible "
+                      "to you.", errors=[{"pointer": "/assignee", "detail": "unknown"}])
+    if home is None or scope is None:
+        raise problem
+    try:
+        return await principals.load(session, principal_id, home, client_id="")
+    except Problem:
+        raise problem from None
+    finally:
+        await apply_scope(session, scope)
+
+
+# ---- reading -------------------------------------------------------------------------------
+
+
+def may_read(principal: Principal, tenant: Tenant, case: Case, workflow: Workflow) -> bool:
+    """``cases:read`` at the case's tenant reads any case there; ``cases:act`` alone reads
+    only the cases its holder may act on now, so an approver at the province sees the
+    commune's cases routed to them and nothing else of the commune's."""
+    if Permission.CASES_READ in principal.permissions_at(tenant.path):
+        return True
+    actor = actor_for(principal, case)
+    return actor.is_applicant or case.assignee == actor.id or bool(
+        engine.available(workflow, engine_case(case), actor))
+
+
+async def readable(session: AsyncSession, principal: Principal, tenant: Tenant,
+                   case_id: uuid.UUID) -> tuple[Case, WorkflowVersion, Workflow]:
+    case = await get(session, tenant, case_id)
+    version, workflow = await pinned(session, case)
+    if not may_read(principal, tenant, case, workflow):
+        raise not_found("case", str(case_id))
+    return case, version, workflow
+
+
+def sla_status(due: datetime | None, soon: datetime | None, now: datetime,
+               paused: bool) -> SlaStatus | None:
+    if paused:
+        return "paused"
+    if due is None:
+        return None
+    if now >= due:
+        return "overdue"
+    return "due_soon" if soon is not None and now >= soon else "on_time"
+
+
+async def submission_definition(session: AsyncSession, case: Case) -> dict[str, Any]:
+    """The form version the case's submission was made with (for masking its data)."""
+    row = (await session.execute(
+        select(FormVersion.definition).join(Submission, and_(
+            Submission.form_tenant_id == FormVersion.tenant_id,
+            Submission.form_id == FormVersion.form_id,
+            Submission.form_version == FormVersion.number))
+        .where(Submission.tenant_id == case.tenant_id, Submission.id == case.submission_id)
+    )).scalar_one()
+    return dict(row)
+
+
+async def listed(session: AsyncSession, tenant: Tenant, *, status: str | None,
+                 workflow: str | None, state: str | None, after: tuple[str, str] | None,
+                 limit: int) -> list[Case]:
+    """Cases here and below, most recently changed first."""
+    statement = select(Case).where(Case.tenant_id.in_(
+        select(Tenant.id).where(Tenant.path.startswith(tenant.path))))
+    if status is not None:
+        statement = statement.where(Case.status == status)
+    if workflow is not None:
+        statement = statement.where(Case.workflow_key == workflow)
+    if state is not None:
+        statement = statement.where(Case.state == state)
+    if after is not None:
+        moment, last = datetime.fromisoformat(after[0]), uuid.UUID(after[1])
+        statement = statement.where((Case.updated_at < moment) | (
+            (Case.updated_at == moment) & (Case.id < last)))
+    return list((await session.execute(statement.order_by(
+        Case.updated_at.desc(), Case.id.desc()).limit(limit))).scalars())
