@@ -96,6 +96,43 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """Fire SLA timers (and, as they arrive, deliver outbox events) until stopped."""
+    import signal
+    import socket
+
+    from app.cases import timers
+
+    if settings.should_auto_migrate:
+        if settings.is_sqlite:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        migrations.upgrade(settings)
+    name = args.name or f"{socket.gethostname()}-{os.getpid()}"
+
+    async def work() -> int:
+        db = Database(settings.effective_database_url, pool_size=2)
+        try:
+            if args.once:
+                result = await timers.run_once(db, name, batch=args.batch)
+                _err(f"Fired {result.fired} timers ({result.skipped} no longer due, "
+                     f"{len(result.errors)} failed).")
+                return 1 if result.errors else 0
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, stop.set)
+            _err(f"Worker {name}: firing due SLA timers every {args.poll:g} s; stop with "
+                 "Ctrl+C or SIGTERM.")
+            await timers.run_forever(db, name, poll_seconds=args.poll, batch=args.batch,
+                                     stop=stop)
+            _err(f"Worker {name} stopped.")
+            return 0
+        finally:
+            await db.dispose()
+
+    return asyncio.run(work())
+
+
 def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     if settings.is_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -361,6 +398,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1, help="worker processes")
     serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="fire SLA timers, escalations and automatic "
+                            "actions (run any number of them)")
+    worker.add_argument("--once", action="store_true",
+                        help="fire what is due now, then exit (exit 1 if any failed)")
+    worker.add_argument("--poll", type=float, default=5.0, help="seconds between polls")
+    worker.add_argument("--batch", type=int, default=200, help="timers claimed at a time")
+    worker.add_argument("--name", help="this worker's name in leases (default: host-pid)")
+    worker.set_defaults(func=cmd_worker)
 
     db = sub.add_parser("db", help="database schema and roles")
     db_sub = db.add_subparsers(dest="db_command", required=True)

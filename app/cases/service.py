@@ -328,9 +328,10 @@ def _apply(case: Case, workflow: Workflow, outcome: engine.Outcome, now: datetim
     case.updated_at = now
 
 
-async def _store(session: AsyncSession, tenant: Tenant, case: Case, workflow: Workflow,
-                 outcome: engine.Outcome, *, actor: str, actor_id: str, comment: str | None,
-                 now: datetime) -> None:
+async def store_outcome(session: AsyncSession, tenant: Tenant, case: Case, workflow: Workflow,
+                        outcome: engine.Outcome, *, actor: str, actor_id: str | None,
+                        comment: str | None, now: datetime) -> None:
+    """Store what the engine decided, with its history entry, tasks, timers and events."""
     _apply(case, workflow, outcome, now)
     await _schedule(session, case, workflow, await effective_at(session, tenant))
     await _replace_tasks(session, case, workflow)
@@ -348,6 +349,30 @@ async def _store(session: AsyncSession, tenant: Tenant, case: Case, workflow: Wo
     await session.flush()
 
 
+async def record_breach(session: AsyncSession, tenant: Tenant, case: Case, workflow: Workflow,
+                        *, timer_kind: str, state: str | None, rules: list[dict[str, Any]],
+                        now: datetime, changed: bool) -> None:
+    """A deadline passed: the history says so, the outbox tells whom to notify, and the
+    tasks follow an escalation or reassignment."""
+    if changed:
+        await _replace_tasks(session, case, workflow)
+    await _record(session, case, kind="breach", actor="system", actor_id=None, at=now,
+                  from_state=case.state,
+                  detail={"timer": timer_kind, "state": state, "rules": rules})
+    notify = [{"roles": r["roles"], "at": case.routes.get(r.get("at", "case"))}
+              for r in rules if r["type"] == "notify"]
+    _emit(session, case, "case.sla_breached", now, timer=timer_kind, breached_state=state,
+          notify=notify)
+    await session.flush()
+
+
+async def record_breach_refusal(session: AsyncSession, case: Case, action: str,
+                                refusal: engine.Refused, now: datetime) -> None:
+    await _record(session, case, kind="breach", actor="system", actor_id=None, at=now,
+                  action=action, from_state=case.state,
+                  detail={"refused": refusal.code, "reason": refusal.en})
+
+
 async def take_action(session: AsyncSession, *, principal: Principal, tenant: Tenant,
                       case_id: uuid.UUID, action: str, if_match: str | None,
                       given: ActionInput) -> Case:
@@ -360,7 +385,7 @@ async def take_action(session: AsyncSession, *, principal: Principal, tenant: Te
         outcome = engine.take(workflow, engine_case(case), actor_for(principal, case), request)
     except engine.Refused as refusal:
         raise _refused(refusal) from None
-    await _store(session, tenant, case, workflow, outcome, actor=principal.actor,
+    await store_outcome(session, tenant, case, workflow, outcome, actor=principal.actor,
                  actor_id=str(principal.id), comment=(given.comment or "").strip() or None,
                  now=utcnow())
     return case
