@@ -178,3 +178,9 @@ def _no_task_of(response: httpx.Response, victim: str) -> None:
 @isolation_case("GET", "/api/v1/me/tasks")
 def my_tasks(world: World, victim: str) -> Attack:
     return Attack("GET", "/api/v1/me/tasks", params={"limit": "200"}, check=_no_task_of)
+
+
+@isolation_case("POST", WORKFLOWS + "/{key}/migrate")
+def migrate_cases(world: World, victim: str) -> Attack:
+    return Attack("POST", _workflows(victim, "/vw-pub/migrate"),
+                  json={"to_version": 1, "dry_run": False})

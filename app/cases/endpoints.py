@@ -8,17 +8,21 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response
 
-from app.cases import inbox, service
+from app.cases import inbox, migration, service
 from app.cases.models import Case
 from app.cases.schemas import (
     ActionFieldOut,
     ActionIn,
     AssignIn,
     AvailableAction,
+    BlockedCase,
     CaseOut,
     CaseSummary,
     Deadline,
     HistoryOut,
+    MigrateIn,
+    MigrateOut,
+    MovedCase,
     PinnedWorkflow,
     Sla,
     SlaStatus,
@@ -42,6 +46,7 @@ router = APIRouter(tags=["cases"])
 TENANT = "/api/v1/tenants/{tenant}"
 CasesRead = Annotated[Access, needs(Permission.CASES_READ)]
 CasesAct = Annotated[Access, needs(Permission.CASES_ACT)]
+WorkflowsWrite = Annotated[Access, needs(Permission.WORKFLOWS_WRITE)]
 CaseReader = Annotated[Access, needs_any(Permission.CASES_READ, Permission.CASES_ACT)]
 # The applicant acts on its own case with nothing more than the right to read cases.
 CaseActor = Annotated[Access, needs_any(Permission.CASES_ACT, Permission.CASES_READ)]
@@ -207,6 +212,24 @@ async def assign_case(access: CasesAct, case_id: uuid.UUID, body: AssignIn,
                                 case_id=case_id, assignee=assignee)
     _version, workflow = await service.pinned(session, case)
     return await _case_out(session, access, case, workflow, response)
+
+
+@router.post(TENANT + "/workflows/{key}/migrate", response_model=MigrateOut,
+             summary="Move running cases to another version with a state mapping (a dry run "
+             "unless dry_run=false)")
+async def migrate_cases(access: WorkflowsWrite, key: str, body: MigrateIn,
+                        session: ScopedSession) -> MigrateOut:
+    plan = await migration.migrate(
+        session, principal=access.principal, tenant=access.tenant, key=key,
+        to_version=body.to_version, from_version=body.from_version, mapping=body.states,
+        dry_run=body.dry_run, limit=body.limit)
+    codes = await tenant_codes(session, {c["tenant_id"] for c in plan.moved + plan.blocked})
+    return MigrateOut(
+        to_version=plan.to_version, dry_run=body.dry_run, remaining=plan.remaining,
+        moved=[MovedCase(tenant=codes.get(c["tenant_id"]), **{
+            k: v for k, v in c.items() if k != "tenant_id"}) for c in plan.moved],
+        cannot_move=[BlockedCase(tenant=codes.get(c["tenant_id"]), **{
+            k: v for k, v in c.items() if k != "tenant_id"}) for c in plan.blocked])
 
 
 # ---- inbox -----------------------------------------------------------------------------------

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 SlaStatus = Literal["on_time", "due_soon", "overdue", "paused"]
 
@@ -143,3 +143,48 @@ class TaskOut(BaseModel):
     due_at: datetime | None
     actions: list[str] = Field(description="The actions the caller may take now.")
     updated_at: datetime
+
+
+StateName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+
+
+class MigrateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to_version: int = Field(ge=1, le=2_147_483_647, description="A published version.")
+    from_version: int | None = Field(default=None, ge=1, le=2_147_483_647,
+                                     description="Only cases on this version (default: all "
+                                     "older and newer ones).")
+    states: dict[StateName, StateName] = Field(
+        default_factory=dict, max_length=100, description="Old state → new state; a state not "
+        "named keeps its name.")
+    dry_run: bool = Field(default=True, description="List what would move and what cannot, "
+                          "and change nothing (the default).")
+    limit: int = Field(default=1000, ge=1, le=10_000, description="Cases handled per call, "
+                       "oldest first.")
+
+
+class MovedCase(BaseModel):
+    case: uuid.UUID
+    tenant: str | None
+    version: int
+    state: str
+    to_state: str
+
+
+class BlockedCase(BaseModel):
+    case: uuid.UUID
+    tenant: str | None
+    version: int
+    state: str
+    code: str
+    detail: str
+    detail_vi: str
+
+
+class MigrateOut(BaseModel):
+    to_version: int
+    dry_run: bool
+    moved: list[MovedCase] = Field(description="Moved (or, in a dry run, would move).")
+    cannot_move: list[BlockedCase]
+    remaining: int = Field(description="Matching cases beyond the limit; call again.")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cases.models import Case, CaseHistory, CaseTask, CaseTimer
@@ -541,3 +541,32 @@ async def listed(session: AsyncSession, tenant: Tenant, *, status: str | None,
             (Case.updated_at == moment) & (Case.id < last)))
     return list((await session.execute(statement.order_by(
         Case.updated_at.desc(), Case.id.desc()).limit(limit))).scalars())
+
+
+async def move_to_version(session: AsyncSession, case: Case, version: WorkflowVersion,
+                          workflow: Workflow, state: str, *, calendar: sla.WorkingCalendar,
+                          principal: Principal, now: datetime) -> None:
+    """Re-pin a running case to ``version`` in ``state`` (see :mod:`app.cases.migration`)."""
+    before = (case.workflow_version, case.state)
+    entered = workflow.states[state]
+    if case.paused_since is not None and not entered.waits_on_applicant:
+        case.pauses = [*case.pauses, [case.paused_since.isoformat(), now.isoformat()]]
+        case.paused_since = None
+    elif case.paused_since is None and entered.waits_on_applicant:
+        case.paused_since = now
+    if state != case.state:  # a renamed state: the stay goes on, and so does its breach
+        await session.execute(update(CaseTimer).where(
+            CaseTimer.tenant_id == case.tenant_id, CaseTimer.case_id == case.id,
+            CaseTimer.kind == "state", CaseTimer.state == case.state,
+            CaseTimer.fired_at.is_not(None)).values(state=state))
+    case.workflow_version, case.state = version.number, state
+    case.extra = [e for e in case.extra if e.get("state") in (None, state)]
+    case.revision += 1
+    case.updated_at = now
+    await _schedule(session, case, workflow, calendar)
+    await _replace_tasks(session, case, workflow)
+    await _record(session, case, kind="migrate", actor=principal.actor,
+                  actor_id=str(principal.id), at=now, from_state=before[1], to_state=state,
+                  detail={"from_version": before[0], "to_version": version.number})
+    _emit(session, case, "case.migrated", now, from_version=before[0], from_state=before[1])
+    await session.flush()

@@ -383,3 +383,25 @@ def simulate(workflow: Workflow, data: Mapping[str, Any], steps: Sequence[Step])
         if outcome.moved:
             path.append(case.state)
     return Simulation(path, case.state, outcomes, None)
+
+
+# ---- moving a running case to another version ---------------------------------------------
+
+
+def migration_target(new: Workflow, case: Case, mapping: Mapping[str, str]) -> str:
+    """The state a running case takes in ``new``: ``mapping[state]``, else the same name.
+    Raises :class:`Refused` (code says why) when the case cannot move."""
+    target = mapping.get(case.state, case.state)
+    if target not in new.states:
+        raise Refused(422, "state-not-mapped", f"State '{case.state}' has no counterpart in "
+                      f"the new version; map it to one of its states.",
+                      f"Bước '{case.state}' không có trong phiên bản mới; cần ánh xạ.")
+    if new.states[target].type == "terminal":
+        raise Refused(422, "maps-to-terminal", f"'{case.state}' maps to the terminal state "
+                      f"'{target}'; a migration never closes a case.",
+                      "Không chuyển hồ sơ vào bước kết thúc khi đổi phiên bản.")
+    if case.votes:
+        raise Refused(409, "votes-in-progress", f"Votes are being cast in '{case.state}'; "
+                      "move the case once the vote is decided.",
+                      "Hồ sơ đang được biểu quyết; chuyển sau khi có kết quả.")
+    return target
