@@ -1,7 +1,7 @@
 """Imports every model so that ``Base.metadata`` knows all tables (for Alembic and tests)."""
 
 from app.audit.models import AuditRecord
-from app.cases.models import Case, CaseHistory, CaseTask, CaseTimer
+from app.cases.models import Case, CaseHistory, CaseTask, CaseTimer, Delegation
 from app.core.idempotency import IdempotencyRecord
 from app.core.outbox import OutboxEvent
 from app.forms.models import Attachment, Form, FormVersion, Submission
@@ -12,6 +12,6 @@ from app.workflows.models import TenantCalendar, Workflow, WorkflowVersion
 
 __all__ = [
     "ApiClient", "Attachment", "AuditRecord", "Case", "CaseHistory", "CaseTask", "CaseTimer",
-    "Form", "FormVersion", "IdempotencyRecord", "OutboxEvent", "Principal", "Report",
+    "Delegation", "Form", "FormVersion", "IdempotencyRecord", "OutboxEvent", "Principal", "Report",
     "RoleGrant", "Submission", "Tenant", "TenantCalendar", "Workflow", "WorkflowVersion",
 ]

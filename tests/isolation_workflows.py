@@ -9,6 +9,7 @@ as its request needs it.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -25,6 +26,7 @@ def workflow(key: str, form: str) -> dict[str, Any]:
     """A small complaint process: receive, handle, close."""
     return {
         "kind": "Workflow", "key": key, "title": TEXT, "form": form,
+        "sla": {"duration": "P30D", "days": "calendar"},
         "states": [{"name": "tiep_nhan", "type": "start", "title": TEXT},
                    {"name": "xu_ly", "type": "task", "title": TEXT},
                    {"name": "xong", "type": "terminal", "title": TEXT, "outcome": "completed"}],
@@ -184,3 +186,47 @@ def my_tasks(world: World, victim: str) -> Attack:
 def migrate_cases(world: World, victim: str) -> Attack:
     return Attack("POST", _workflows(victim, "/vw-pub/migrate"),
                   json={"to_version": 1, "dry_run": False})
+
+
+DELEGATIONS = "/api/v1/me/delegations"
+
+
+def _period() -> dict[str, str]:
+    now = datetime.now(UTC)
+    return {"starts_at": now.isoformat(), "ends_at": (now + timedelta(days=3)).isoformat()}
+
+
+async def delegation(http: httpx.AsyncClient, by: Credentials, delegate: str) -> str:
+    response = await http.post(DELEGATIONS, headers=by.headers,
+                               json={"delegate": delegate, **_period()})
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def _refused_as_invisible(response: httpx.Response, victim: str) -> None:
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["pointer"] == "/delegate"
+
+
+@isolation_case("POST", DELEGATIONS)
+def delegate_to_victim(world: World, victim: str) -> Attack:
+    return Attack("POST", DELEGATIONS, json={"delegate": world.victims[victim].user_id,
+                                             **_period()}, check=_refused_as_invisible)
+
+
+def _lists_no_delegation_of(world: World) -> Any:
+    def check(response: httpx.Response, victim: str) -> None:
+        assert response.status_code == 200, response.text
+        ids = {d["id"] for d in response.json()}
+        assert world.victims[victim].forms["delegation_id"] not in ids
+    return check
+
+
+@isolation_case("GET", DELEGATIONS)
+def list_delegations(world: World, victim: str) -> Attack:
+    return Attack("GET", DELEGATIONS, check=_lists_no_delegation_of(world))
+
+
+@isolation_case("POST", DELEGATIONS + "/{delegation_id}/end")
+def end_victims_delegation(world: World, victim: str) -> Attack:
+    return Attack("POST", f"{DELEGATIONS}/{world.victims[victim].forms['delegation_id']}/end")

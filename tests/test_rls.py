@@ -14,7 +14,7 @@ from app.core.db import Base
 from tests.conftest import Backend, only_postgresql
 from tests.isolation_forms import victim_forms
 from tests.isolation_reports import victim_reports
-from tests.isolation_workflows import victim_workflows
+from tests.isolation_workflows import delegation, victim_workflows
 from tests.platform import Platform, sign_in
 
 PASSWORD = "mật-khẩu-đủ-dài-1"
@@ -102,7 +102,11 @@ async def test_unscoped_select_as_service_role_returns_no_rows(
                            "match_claim": "sub"})
     await victim_forms(client, province, admin)  # forms, versions and submissions
     await victim_reports(client, province, admin)
-    await victim_workflows(client, province, admin)
+    await victim_workflows(client, province, admin)  # workflows, cases, their timers
+    await delegation(client, admin, user["id"])
+    calendar = await client.put(f"/api/v1/tenants/{province}/calendar", headers=admin.headers,
+                                json={"holidays": [{"date": "2026-09-02", "name": "Quốc khánh"}]})
+    assert calendar.status_code == 200, calendar.text
     engine = app_role_engine(backend)
     try:
         for table in SCOPED_TABLES:

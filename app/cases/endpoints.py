@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response
 
-from app.cases import inbox, migration, service
-from app.cases.models import Case
+from app.cases import delegations, inbox, migration, service
+from app.cases.models import Case, Delegation
 from app.cases.schemas import (
     ActionFieldOut,
     ActionIn,
@@ -19,6 +19,8 @@ from app.cases.schemas import (
     CaseOut,
     CaseSummary,
     Deadline,
+    DelegationIn,
+    DelegationOut,
     HistoryOut,
     MigrateIn,
     MigrateOut,
@@ -96,7 +98,8 @@ async def _case_out(session: ScopedSession, access: Access, case: Case,
     codes = await tenant_codes(session, {case.tenant_id, case.workflow_tenant_id})
     definition = await service.submission_definition(session, case)
     shown = mask(definition, case.data, access.principal.permissions_at(access.tenant.path))
-    actor = service.actor_for(access.principal, case)
+    actor = service.actor_for(access.principal, case,
+                              await delegations.delegators(session, access.principal))
     if response is not None:
         response.headers["ETag"] = service.etag(case)
     return CaseOut(
@@ -251,18 +254,57 @@ async def my_tasks(principal: CurrentPrincipal, session: ScopedSession,
             return Page[TaskOut](items=[], next_cursor=None)
     after = decode_cursor(cursor, str, uuid.UUID)
     now = utcnow()
+    standing_in = await delegations.delegators(session, principal, now)
     page, more = await inbox.tasks(
         session, principal, now=now, sla=sla, workflow=workflow, tenant=within,
-        after=[after[0], str(after[1])] if after else None, limit=limit)
+        after=[after[0], str(after[1])] if after else None, limit=limit,
+        standing_in=standing_in)
     codes = await tenant_codes(session, {t.case.tenant_id for t in page})
     me = str(principal.id)
     items = [TaskOut(
         case=t.case.id, tenant=codes.get(t.case.tenant_id, ""), form=t.case.form_key,
         workflow=t.case.workflow_key, state=_state_out(t.workflow, t.case.state),
-        assignee=t.case.assignee, claimed_by_me=t.case.assignee == me, escalated=t.escalated,
+        assignee=t.case.assignee, claimed_by_me=t.case.assignee == me,
+        escalated=t.escalated,
         sla=_worst(t.case, now),
         due_at=t.case.state_due_at or t.case.case_due_at,
         actions=[a.name for a in t.actions], updated_at=t.case.updated_at) for t in page]
     next_cursor = encode_cursor([page[-1].urgency.isoformat(), page[-1].case.id]) if (
         more and page) else None
     return Page[TaskOut](items=items, next_cursor=next_cursor)
+
+
+# ---- delegation while absent -----------------------------------------------------------------
+
+
+def _delegation_out(row: Delegation, now: datetime) -> DelegationOut:
+    return DelegationOut(id=row.id, delegator=row.delegator, delegate=row.delegate,
+                         starts_at=row.starts_at, ends_at=row.ends_at, reason=row.reason,
+                         ended_at=row.revoked_at, created_at=row.created_at,
+                         active=row.revoked_at is None and row.starts_at <= now < row.ends_at)
+
+
+@router.post("/api/v1/me/delegations", status_code=201, response_model=DelegationOut,
+             summary="Let a colleague act on cases in your stead for a period")
+async def delegate(principal: CurrentPrincipal, body: DelegationIn,
+                   session: ScopedSession) -> DelegationOut:
+    row = await delegations.create(session, principal=principal, delegate=body.delegate,
+                                   starts_at=body.starts_at, ends_at=body.ends_at,
+                                   reason=body.reason)
+    return _delegation_out(row, utcnow())
+
+
+@router.get("/api/v1/me/delegations", response_model=list[DelegationOut],
+            summary="Delegations you gave or received, newest first")
+async def my_delegations(principal: CurrentPrincipal,
+                         session: ScopedSession) -> list[DelegationOut]:
+    now = utcnow()
+    return [_delegation_out(row, now) for row in await delegations.mine(session, principal)]
+
+
+@router.post("/api/v1/me/delegations/{delegation_id}/end", response_model=DelegationOut,
+             summary="End a delegation you gave, now")
+async def end_delegation(principal: CurrentPrincipal, delegation_id: uuid.UUID,
+                         session: ScopedSession) -> DelegationOut:
+    row = await delegations.end(session, principal=principal, delegation_id=delegation_id)
+    return _delegation_out(row, utcnow())

@@ -10,6 +10,7 @@ page, the actions the caller may take.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -42,10 +43,11 @@ class Task:
         return self.case.state_due_at or self.case.case_due_at or NEVER
 
 
-def _grant_ranges(principal: Principal) -> dict[str, list[str]]:
+def _grant_ranges(principals: Sequence[Principal]) -> dict[str, list[str]]:
     """Per role, the outermost grant paths (a grant inside another adds nothing)."""
     ranges: dict[str, list[str]] = {}
-    for role, path in sorted(acting_grants(principal), key=lambda g: (g[0], len(g[1]))):
+    grants = [g for p in principals for g in acting_grants(p)]
+    for role, path in sorted(grants, key=lambda g: (g[0], len(g[1]))):
         held = ranges.setdefault(role, [])
         if not any(path.startswith(p) for p in held):
             held.append(path)
@@ -65,12 +67,14 @@ def _sla_condition(wanted: SlaFilter, now: datetime) -> object:
 
 async def tasks(session: AsyncSession, principal: Principal, *, now: datetime,
                 sla: SlaFilter | None, workflow: str | None, tenant: Tenant | None,
-                after: list[str] | None, limit: int) -> tuple[list[Task], bool]:
-    """A page of the caller's tasks, most urgent first, and whether more follow."""
-    ranges = _grant_ranges(principal)
+                after: list[str] | None, limit: int,
+                standing_in: Sequence[Principal] = ()) -> tuple[list[Task], bool]:
+    """A page of the caller's tasks (and those of the officials it stands in for), most
+    urgent first, and whether more follow."""
+    ranges = _grant_ranges([principal, *standing_in])
     if not ranges:
         return [], False
-    me = str(principal.id)
+    mine = [str(principal.id), *(str(d.id) for d in standing_in)]
     matching = or_(*(and_(CaseTask.role == role, CaseTask.at_path >= path,
                           CaseTask.at_path < path_upper(path))
                      for role, paths in ranges.items() for path in paths))
@@ -82,7 +86,7 @@ async def tasks(session: AsyncSession, principal: Principal, *, now: datetime,
         select(Case, found.c.escalated)
         .join(found, and_(found.c.tenant_id == Case.tenant_id, found.c.case_id == Case.id))
         .where(Case.status == "open",
-               or_(Case.assignee.is_(None), Case.assignee == me,
+               or_(Case.assignee.is_(None), Case.assignee.in_(mine),
                    found.c.escalated.cast(Integer) == 1)))
     if sla is not None:
         statement = statement.where(_sla_condition(sla, now))  # type: ignore[arg-type]
@@ -106,7 +110,7 @@ async def tasks(session: AsyncSession, principal: Principal, *, now: datetime,
     for found_case, escalated in rows[:limit]:
         compiled = workflows[(found_case.workflow_tenant_id, found_case.workflow_id,
                               found_case.workflow_version)]
-        actor = actor_for(principal, found_case)
+        actor = actor_for(principal, found_case, standing_in)
         page.append(Task(found_case, bool(escalated), compiled,
                          engine.available(compiled, engine_case(found_case), actor)))
     return page, more

@@ -152,3 +152,26 @@ class CaseTimer(TenantOwned, Base):
     fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Delegation(TenantOwned, Timestamped, Base):
+    """While an official is absent, a colleague acts on cases in their stead: the delegate
+    may take what the delegator's roles allow and the cases the delegator claimed. The row
+    lives in the delegator's home tenant; the delegate must be someone the delegator can see.
+    """
+
+    __tablename__ = "case_delegations"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "delegator"],
+                             ["principals.tenant_id", "principals.id"]),
+        CheckConstraint("ends_at > starts_at", name="period"),
+        Index("ix_case_delegations_delegate", "delegate", "ends_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    delegator: Mapped[uuid.UUID] = mapped_column(Uuid)
+    delegate: Mapped[uuid.UUID] = mapped_column(Uuid)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str | None] = mapped_column(String(500))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 SlaStatus = Literal["on_time", "due_soon", "overdue", "paused"]
 
@@ -188,3 +188,24 @@ class MigrateOut(BaseModel):
     moved: list[MovedCase] = Field(description="Moved (or, in a dry run, would move).")
     cannot_move: list[BlockedCase]
     remaining: int = Field(description="Matching cases beyond the limit; call again.")
+
+
+class DelegationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    delegate: uuid.UUID = Field(description="The colleague (user or client) who stands in.")
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime = Field(description="At most a year after starts_at.")
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class DelegationOut(BaseModel):
+    id: uuid.UUID
+    delegator: uuid.UUID
+    delegate: uuid.UUID
+    starts_at: datetime
+    ends_at: datetime
+    reason: str | None
+    ended_at: datetime | None
+    active: bool
+    created_at: datetime

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.cases import delegations
 from app.cases.models import Case, CaseHistory, CaseTask, CaseTimer
 from app.cases.schemas import SlaStatus
 from app.core.db import utcnow
@@ -112,15 +113,20 @@ def acting_grants(principal: Principal) -> list[tuple[str, str]]:
             and (principal.scopes is None or Permission.CASES_ACT in principal.scopes)]
 
 
-def actor_for(principal: Principal, case: Case) -> engine.Actor:
+def actor_for(principal: Principal, case: Case,
+              standing_in: Sequence[Principal] = ()) -> engine.Actor:
+    """The engine's view of ``principal`` on ``case``, with the roles of the officials it
+    stands in for (:mod:`app.cases.delegations`)."""
     roles: dict[str, set[str]] = {}
-    for role, path in acting_grants(principal):
+    grants = acting_grants(principal) + [g for d in standing_in for g in acting_grants(d)]
+    for role, path in grants:
         for jurisdiction in JURISDICTIONS:
             at = case.routes.get(jurisdiction)
             if at is not None and at.startswith(path):
                 roles.setdefault(role, set()).add(jurisdiction)
     return engine.Actor(id=str(principal.id), roles={r: frozenset(j) for r, j in roles.items()},
-                        is_applicant=case.applicant == str(principal.id))
+                        is_applicant=case.applicant == str(principal.id),
+                        acting_for=frozenset(str(d.id) for d in standing_in))
 
 
 SYSTEM_ACTOR = engine.Actor(id=SYSTEM, is_system=True)
@@ -330,17 +336,22 @@ def _apply(case: Case, workflow: Workflow, outcome: engine.Outcome, now: datetim
 
 async def store_outcome(session: AsyncSession, tenant: Tenant, case: Case, workflow: Workflow,
                         outcome: engine.Outcome, *, actor: str, actor_id: str | None,
-                        comment: str | None, now: datetime) -> None:
+                        comment: str | None, now: datetime,
+                        on_behalf_of: Sequence[str] = ()) -> None:
     """Store what the engine decided, with its history entry, tasks, timers and events."""
     _apply(case, workflow, outcome, now)
     await _schedule(session, case, workflow, await effective_at(session, tenant))
     await _replace_tasks(session, case, workflow)
-    vote = vars(outcome.vote) if outcome.vote else None
+    detail: dict[str, Any] = {}
+    if outcome.vote:
+        detail["vote"] = vars(outcome.vote)
+    if on_behalf_of:
+        detail["on_behalf_of"] = list(on_behalf_of)
     await _record(session, case, kind="vote" if outcome.vote and not outcome.moved else "action",
                   actor=actor, actor_id=actor_id, at=now, action=outcome.action,
                   from_state=outcome.source, to_state=outcome.target if outcome.moved else None,
                   comment=comment, changes=dict(outcome.changes) or None,
-                  detail={"vote": vote} if vote else None)
+                  detail=detail or None)
     _emit(session, case, "case.action_taken", now, action=outcome.action,
           source=outcome.source, moved=outcome.moved, actor=actor)
     if case.status == "closed":
@@ -381,14 +392,33 @@ async def take_action(session: AsyncSession, *, principal: Principal, tenant: Te
     _version, workflow = await pinned(session, case)
     request = engine.Request(action, fields=given.fields, comment=given.comment,
                              signed=False, seat=given.seat)
+    standing_in = await delegations.delegators(session, principal)
     try:
-        outcome = engine.take(workflow, engine_case(case), actor_for(principal, case), request)
+        outcome = engine.take(workflow, engine_case(case),
+                              actor_for(principal, case, standing_in), request)
     except engine.Refused as refusal:
         raise _refused(refusal) from None
     await store_outcome(session, tenant, case, workflow, outcome, actor=principal.actor,
-                 actor_id=str(principal.id), comment=(given.comment or "").strip() or None,
-                 now=utcnow())
+                        actor_id=str(principal.id),
+                        comment=(given.comment or "").strip() or None, now=utcnow(),
+                        on_behalf_of=_on_behalf_of(workflow, case, principal, standing_in,
+                                                   action))
     return case
+
+
+def _on_behalf_of(workflow: Workflow, case: Case, principal: Principal,
+                  standing_in: Sequence[Principal], action: str) -> list[str]:
+    """The delegators an action was taken for: those it needed (its own roles or claim did
+    not allow it)."""
+    if not standing_in:
+        return []
+    own = actor_for(principal, case)
+    state = engine_case(case)
+    if engine.may_take(workflow.actions[action], state, own) and (
+            workflow.states[case.state].assignment != "claim"
+            or own.is_or_stands_in_for(case.assignee)):
+        return []
+    return [str(d.id) for d in standing_in]
 
 
 async def _change_assignment(session: AsyncSession, tenant: Tenant, case: Case,
@@ -407,8 +437,10 @@ async def claim(session: AsyncSession, *, principal: Principal, tenant: Tenant,
                 case_id: uuid.UUID) -> Case:
     case = await get(session, tenant, case_id, lock=True)
     _version, workflow = await pinned(session, case)
+    standing_in = await delegations.delegators(session, principal)
     try:
-        changed = engine.claim(engine_case(case), actor_for(principal, case), workflow)
+        changed = engine.claim(engine_case(case), actor_for(principal, case, standing_in),
+                               workflow)
     except engine.Refused as refusal:
         raise _refused(refusal) from None
     if changed.assignee == case.assignee:
@@ -480,14 +512,15 @@ async def principal_in_scope(session: AsyncSession, principal_id: uuid.UUID) -> 
 # ---- reading -------------------------------------------------------------------------------
 
 
-def may_read(principal: Principal, tenant: Tenant, case: Case, workflow: Workflow) -> bool:
+def may_read(principal: Principal, tenant: Tenant, case: Case, workflow: Workflow,
+             standing_in: Sequence[Principal] = ()) -> bool:
     """``cases:read`` at the case's tenant reads any case there; ``cases:act`` alone reads
     only the cases its holder may act on now, so an approver at the province sees the
     commune's cases routed to them and nothing else of the commune's."""
     if Permission.CASES_READ in principal.permissions_at(tenant.path):
         return True
-    actor = actor_for(principal, case)
-    return actor.is_applicant or case.assignee == actor.id or bool(
+    actor = actor_for(principal, case, standing_in)
+    return actor.is_applicant or actor.is_or_stands_in_for(case.assignee) or bool(
         engine.available(workflow, engine_case(case), actor))
 
 
@@ -495,7 +528,8 @@ async def readable(session: AsyncSession, principal: Principal, tenant: Tenant,
                    case_id: uuid.UUID) -> tuple[Case, WorkflowVersion, Workflow]:
     case = await get(session, tenant, case_id)
     version, workflow = await pinned(session, case)
-    if not may_read(principal, tenant, case, workflow):
+    if Permission.CASES_READ not in principal.permissions_at(tenant.path) and not may_read(
+            principal, tenant, case, workflow, await delegations.delegators(session, principal)):
         raise not_found("case", str(case_id))
     return case, version, workflow
 

@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.tenancy.models import Tenant, parent_path, path_upper
-from app.tenancy.scope import TenantScope, apply_scope, current_scope
+from app.tenancy.scope import current_scope, platform_read
 
 _BY_CODE = select(Tenant).where(Tenant.code == bindparam("code"))
 
@@ -141,14 +141,9 @@ async def lineage_kinds(session: AsyncSession, tenant: Tenant) -> list[tuple[str
     path) and kinds are read, under the platform scope for this one statement; the caller's
     scope is restored before anything else runs.
     """
-    previous = current_scope(session)
-    await apply_scope(session, TenantScope.platform("lineage kinds"))
-    try:
+    async with platform_read(session, "lineage kinds"):
         rows = (await session.execute(
             select(Tenant.path, Tenant.kind).where(Tenant.id.in_([*tenant.ancestor_ids,
                                                                   tenant.id]))
             .order_by(Tenant.depth))).all()
-    finally:
-        if previous is not None:
-            await apply_scope(session, previous)
     return [(row.path, row.kind) for row in rows]

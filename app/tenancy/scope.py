@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import uuid
 import weakref
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -102,6 +103,22 @@ async def apply_scope(session: AsyncSession, scope: TenantScope) -> None:
         await session.execute(
             text("SELECT set_config('nentang.scope', :scope, true)"), {"scope": scope.setting()}
         )
+
+
+@asynccontextmanager
+async def platform_read(session: AsyncSession, reason: str) -> AsyncIterator[None]:
+    """Run the enclosed statements under the platform scope, then restore the caller's.
+
+    For the few reads a request needs beyond what its caller may see and that reveal nothing
+    to it (which ancestor is the province; the caller's own delegations). Never write inside.
+    """
+    previous = current_scope(session)
+    await apply_scope(session, TenantScope.platform(reason))
+    try:
+        yield
+    finally:
+        if previous is not None:
+            await apply_scope(session, previous)
 
 
 def current_scope(session: Session | AsyncSession) -> TenantScope | None:

@@ -40,6 +40,11 @@ class Actor:
     roles: Mapping[str, frozenset[str]] = field(default_factory=dict)
     is_applicant: bool = False
     is_system: bool = False
+    # Officials this one stands in for (delegation while absent): their claims count as its.
+    acting_for: frozenset[str] = frozenset()
+
+    def is_or_stands_in_for(self, principal: str | None) -> bool:
+        return principal is not None and (principal == self.id or principal in self.acting_for)
 
     def holds(self, role: str, at: str) -> bool:
         if role == APPLICANT:
@@ -166,7 +171,7 @@ def _needs_claim(state: State, action: Action, case: Case, actor: Actor) -> bool
         return False
     if set(action.roles) <= {APPLICANT, SYSTEM}:
         return False
-    return case.assignee != actor.id and not _escalated(case, actor)
+    return not actor.is_or_stands_in_for(case.assignee) and not _escalated(case, actor)
 
 
 def _voted(case: Case, actor: Actor) -> bool:
@@ -313,7 +318,7 @@ def claim(case: Case, actor: Actor, workflow: Workflow) -> Case:
     if not any(may_take(a, case, actor) for a in workflow.leaving(case.state)):
         raise Refused(403, "not-allowed", "You may not act on this case in its current state.",
                       "Bạn không được xử lý hồ sơ ở bước hiện tại.")
-    if case.assignee not in (None, actor.id):
+    if case.assignee is not None and not actor.is_or_stands_in_for(case.assignee):
         raise Refused(409, "already-claimed", f"The case is claimed by {case.assignee}.",
                       "Hồ sơ đã có người nhận xử lý.")
     return replace(case, assignee=actor.id)
