@@ -5,6 +5,7 @@ its very next request (it caches compiled validators, keyed by immutable version
 from __future__ import annotations
 
 import copy
+import json
 import os
 import socket
 import subprocess
@@ -21,6 +22,7 @@ from tests.platform import Platform
 from tests.test_forms import catalogue, sample
 
 FORM = "ho-kinh-doanh"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _free_port() -> int:
@@ -102,3 +104,37 @@ async def test_publication_is_live_on_every_replica(platform: Platform,
         assert second.status_code == 201 and second.json()["form"]["version"] == 2
         read = await http.get(f"{two}{forms}/{FORM}")
         assert read.json()["latest_version"] == 2
+
+
+@only_postgresql()
+async def test_a_workflow_version_is_live_on_every_replica(platform: Platform,
+                                                           replicas: list[str]) -> None:
+    """Publish a workflow through one replica; the other opens cases on it at once, and on
+    the next version as soon as that is published, while earlier cases keep theirs."""
+    province, admin = await platform.province_with_admin()
+    one, two = replicas
+    base = f"/api/v1/tenants/{province}"
+    workflow = json.loads((ROOT / "workflows" / FORM / "workflow.json").read_text())
+    async with httpx.AsyncClient(headers=admin.headers, timeout=30) as http:
+        assert (await http.post(one + base + "/forms", json=catalogue(FORM))).status_code == 201
+        assert (await http.post(f"{one}{base}/forms/{FORM}/versions/1/publish")
+                ).status_code == 200
+        assert (await http.post(one + base + "/workflows", json=workflow)).status_code == 201
+        assert (await http.post(f"{one}{base}/workflows/{FORM}/versions/1/publish")
+                ).status_code == 200
+
+        async def case_version() -> int:
+            made = await http.post(two + base + "/submissions",
+                                   json={"form": FORM, "data": sample(FORM)})
+            assert made.status_code == 201 and made.json()["case"], made.text
+            case = await http.get(f"{two}{base}/cases/{made.json()['case']}")
+            return int(case.json()["workflow"]["version"])
+
+        assert await case_version() == 1
+        v2 = copy.deepcopy(workflow)
+        v2["title"]["en"] += " (v2)"
+        assert (await http.post(f"{one}{base}/workflows/{FORM}/versions", json=v2)
+                ).status_code == 201
+        assert (await http.post(f"{one}{base}/workflows/{FORM}/versions/2/publish")
+                ).status_code == 200
+        assert await case_version() == 2
