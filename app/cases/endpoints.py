@@ -155,7 +155,7 @@ def _worst(case: Case, now: datetime) -> SlaStatus | None:
             "what you may do now; the ETag header is what If-Match wants")
 async def read_case(access: CaseReader, case_id: uuid.UUID, session: ScopedSession,
                     response: Response) -> CaseOut:
-    case, _version, workflow = await service.readable(session, access.principal, access.tenant,
+    case, workflow = await service.readable(session, access.principal, access.tenant,
                                                       case_id)
     return await _case_out(session, access, case, workflow, response)
 
@@ -164,7 +164,7 @@ async def read_case(access: CaseReader, case_id: uuid.UUID, session: ScopedSessi
             response_model_by_alias=True, summary="What happened to the case, in order")
 async def case_history(access: CaseReader, case_id: uuid.UUID,
                        session: ScopedSession) -> list[HistoryOut]:
-    case, _version, _workflow = await service.readable(session, access.principal,
+    case, _workflow = await service.readable(session, access.principal,
                                                        access.tenant, case_id)
     return [HistoryOut(seq=h.seq, kind=h.kind, at=h.at, actor=h.actor, action=h.action,
                        from_state=h.from_state, to_state=h.to_state, comment=h.comment,
@@ -182,7 +182,7 @@ async def take_action(access: CaseActor, case_id: uuid.UUID, action: str, body: 
         session, principal=access.principal, tenant=access.tenant, case_id=case_id,
         action=action, if_match=if_match,
         given=service.ActionInput(fields=body.fields, comment=body.comment, seat=body.seat))
-    _version, workflow = await service.pinned(session, case)
+    workflow = await service.pinned(session, case)
     return await _case_out(session, access, case, workflow, response)
 
 
@@ -192,7 +192,7 @@ async def claim_case(access: CasesAct, case_id: uuid.UUID, session: ScopedSessio
                      response: Response) -> CaseOut:
     case = await service.claim(session, principal=access.principal, tenant=access.tenant,
                                case_id=case_id)
-    _version, workflow = await service.pinned(session, case)
+    workflow = await service.pinned(session, case)
     return await _case_out(session, access, case, workflow, response)
 
 
@@ -202,7 +202,7 @@ async def release_case(access: CasesAct, case_id: uuid.UUID, session: ScopedSess
                        response: Response) -> CaseOut:
     case = await service.release(session, principal=access.principal, tenant=access.tenant,
                                  case_id=case_id)
-    _version, workflow = await service.pinned(session, case)
+    workflow = await service.pinned(session, case)
     return await _case_out(session, access, case, workflow, response)
 
 
@@ -213,7 +213,7 @@ async def assign_case(access: CasesAct, case_id: uuid.UUID, body: AssignIn,
     assignee = await service.principal_in_scope(session, body.assignee)
     case = await service.assign(session, principal=access.principal, tenant=access.tenant,
                                 case_id=case_id, assignee=assignee)
-    _version, workflow = await service.pinned(session, case)
+    workflow = await service.pinned(session, case)
     return await _case_out(session, access, case, workflow, response)
 
 

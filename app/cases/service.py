@@ -81,13 +81,26 @@ async def get(session: AsyncSession, tenant: Tenant, case_id: uuid.UUID, *,
     return found
 
 
-async def pinned(session: AsyncSession, case: Case) -> tuple[WorkflowVersion, Workflow]:
-    """The workflow version the case runs on, and its compiled form."""
-    version = (await session.execute(select(WorkflowVersion).where(
-        WorkflowVersion.tenant_id == case.workflow_tenant_id,
-        WorkflowVersion.workflow_id == case.workflow_id,
-        WorkflowVersion.number == case.workflow_version))).scalar_one()
-    return version, compile_workflow(version.definition)
+# Compiled workflow versions by (tenant, workflow, number). Published versions never change
+# (database triggers refuse it) and a case only ever pins a published one, so a version read
+# once serves every later request on this process.
+_PINNED: dict[tuple[uuid.UUID, uuid.UUID, int], Workflow] = {}
+_PINNED_MAX = 1024
+
+
+async def pinned(session: AsyncSession, case: Case) -> Workflow:
+    """The compiled workflow version the case runs on."""
+    key = (case.workflow_tenant_id, case.workflow_id, case.workflow_version)
+    found = _PINNED.get(key)
+    if found is None:
+        definition = (await session.execute(select(WorkflowVersion.definition).where(
+            WorkflowVersion.tenant_id == key[0], WorkflowVersion.workflow_id == key[1],
+            WorkflowVersion.number == key[2]))).scalar_one()
+        found = compile_workflow(definition)
+        if len(_PINNED) >= _PINNED_MAX:
+            _PINNED.pop(next(iter(_PINNED)))
+        _PINNED[key] = found
+    return found
 
 
 # ---- who is acting ---------------------------------------------------------------------------
@@ -360,8 +373,8 @@ async def store_outcome(session: AsyncSession, tenant: Tenant, case: Case, workf
     await session.flush()
 
 
-async def record_breach(session: AsyncSession, tenant: Tenant, case: Case, workflow: Workflow,
-                        *, timer_kind: str, state: str | None, rules: list[dict[str, Any]],
+async def record_breach(session: AsyncSession, case: Case, workflow: Workflow, *,
+                        timer_kind: str, state: str | None, rules: list[dict[str, Any]],
                         now: datetime, changed: bool) -> None:
     """A deadline passed: the history says so, the outbox tells whom to notify, and the
     tasks follow an escalation or reassignment."""
@@ -389,7 +402,7 @@ async def take_action(session: AsyncSession, *, principal: Principal, tenant: Te
                       given: ActionInput) -> Case:
     case = await get(session, tenant, case_id, lock=True)
     check_etag(case, if_match)
-    _version, workflow = await pinned(session, case)
+    workflow = await pinned(session, case)
     request = engine.Request(action, fields=given.fields, comment=given.comment,
                              signed=False, seat=given.seat)
     standing_in = await delegations.delegators(session, principal)
@@ -436,7 +449,7 @@ async def _change_assignment(session: AsyncSession, tenant: Tenant, case: Case,
 async def claim(session: AsyncSession, *, principal: Principal, tenant: Tenant,
                 case_id: uuid.UUID) -> Case:
     case = await get(session, tenant, case_id, lock=True)
-    _version, workflow = await pinned(session, case)
+    workflow = await pinned(session, case)
     standing_in = await delegations.delegators(session, principal)
     try:
         changed = engine.claim(engine_case(case), actor_for(principal, case, standing_in),
@@ -475,7 +488,7 @@ async def assign(session: AsyncSession, *, principal: Principal, tenant: Tenant,
                  case_id: uuid.UUID, assignee: Principal) -> Case:
     _require_assigner(principal, tenant)
     case = await get(session, tenant, case_id, lock=True)
-    _version, workflow = await pinned(session, case)
+    workflow = await pinned(session, case)
     try:
         changed = engine.assign(engine_case(case), actor_for(assignee, case), workflow)
     except engine.Refused as refusal:
@@ -525,13 +538,13 @@ def may_read(principal: Principal, tenant: Tenant, case: Case, workflow: Workflo
 
 
 async def readable(session: AsyncSession, principal: Principal, tenant: Tenant,
-                   case_id: uuid.UUID) -> tuple[Case, WorkflowVersion, Workflow]:
+                   case_id: uuid.UUID) -> tuple[Case, Workflow]:
     case = await get(session, tenant, case_id)
-    version, workflow = await pinned(session, case)
+    workflow = await pinned(session, case)
     if Permission.CASES_READ not in principal.permissions_at(tenant.path) and not may_read(
             principal, tenant, case, workflow, await delegations.delegators(session, principal)):
         raise not_found("case", str(case_id))
-    return case, version, workflow
+    return case, workflow
 
 
 def sla_status(due: datetime | None, soon: datetime | None, now: datetime,

@@ -22,7 +22,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -98,14 +97,17 @@ async def fire(db: Database, owner: str, keys: list[tuple[uuid.UUID, uuid.UUID]]
 async def _fire_one(session: AsyncSession, owner: str, key: tuple[uuid.UUID, uuid.UUID],
                     now: datetime) -> bool:
     tenant_id, timer_id = key
+    # The case first, then its timer: the order every change to a case takes its locks in.
+    case = (await session.execute(
+        select(Case).join(CaseTimer, (CaseTimer.tenant_id == Case.tenant_id)
+                          & (CaseTimer.case_id == Case.id))
+        .where(CaseTimer.tenant_id == tenant_id, CaseTimer.id == timer_id)
+        .with_for_update(of=Case))).scalar_one_or_none()
     timer = (await session.execute(select(CaseTimer).where(
-        CaseTimer.tenant_id == tenant_id, CaseTimer.id == timer_id))).scalar_one_or_none()
-    if timer is None:
+        CaseTimer.tenant_id == tenant_id, CaseTimer.id == timer_id).with_for_update()
+    )).scalar_one_or_none()
+    if case is None or timer is None:
         return False
-    case = (await session.execute(select(Case).where(
-        Case.tenant_id == tenant_id, Case.id == timer.case_id).with_for_update()
-    )).scalar_one()
-    await session.refresh(timer, with_for_update=True)
     if (timer.fired_at is not None or timer.lease_owner != owner or timer.due_at is None
             or timer.due_at > now or case.status != "open"):
         return False
@@ -115,25 +117,21 @@ async def _fire_one(session: AsyncSession, owner: str, key: tuple[uuid.UUID, uui
 
 
 async def _breach(session: AsyncSession, case: Case, timer: CaseTimer, now: datetime) -> None:
-    tenant = (await session.execute(select(Tenant).where(Tenant.id == case.tenant_id))
-              ).scalar_one()
-    _version, workflow = await service.pinned(session, case)
+    workflow = await service.pinned(session, case)
     whole_case = timer.kind == "case"
     rule_set = workflow.sla if whole_case else workflow.states[case.state].sla
     rules = [dict(r) for r in rule_set.on_breach] if rule_set else []
-    applied: list[dict[str, Any]] = []
     current = service.engine_case(case)
     for rule in rules:
         if rule["type"] in ("escalate", "reassign"):
             current = engine.breach(current, rule, whole_case=whole_case)
-            applied.append(dict(rule))
     changed = current != service.engine_case(case)
     if changed:
         case.extra = [vars(e) for e in current.extra]
         case.assignee = current.assignee
         case.revision += 1
         case.updated_at = now
-    await service.record_breach(session, tenant, case, workflow, timer_kind=timer.kind,
+    await service.record_breach(session, case, workflow, timer_kind=timer.kind,
                                 state=timer.state, rules=rules, now=now, changed=changed)
     for rule in rules:
         if rule["type"] != "action":
@@ -144,6 +142,8 @@ async def _breach(session: AsyncSession, case: Case, timer: CaseTimer, now: date
         except engine.Refused as refusal:
             await service.record_breach_refusal(session, case, rule["action"], refusal, now)
             continue
+        tenant = (await session.execute(select(Tenant).where(Tenant.id == case.tenant_id))
+                  ).scalar_one()
         await service.store_outcome(session, tenant, case, workflow, outcome, actor="system",
                                     actor_id=None, comment=None, now=now)
         break  # the case has moved on: later rules were about the state it left
