@@ -117,6 +117,13 @@ async def _case_out(session: ScopedSession, access: Access, case: Case,
         state_entered_at=case.state_entered_at, closed_at=case.closed_at)
 
 
+async def _changed(session: ScopedSession, access: Access, case: Case,
+                   response: Response) -> CaseOut:
+    """The case as it is after a change, with its new ETag."""
+    return await _case_out(session, access, case, await service.pinned(session, case),
+                           response)
+
+
 @router.get(TENANT + "/cases", response_model=Page[CaseSummary],
             summary="Cases here and below, most recently changed first")
 async def list_cases(access: CasesRead, session: ScopedSession, cursor: str | None = None,
@@ -182,8 +189,7 @@ async def take_action(access: CaseActor, case_id: uuid.UUID, action: str, body: 
         session, principal=access.principal, tenant=access.tenant, case_id=case_id,
         action=action, if_match=if_match,
         given=service.ActionInput(fields=body.fields, comment=body.comment, seat=body.seat))
-    workflow = await service.pinned(session, case)
-    return await _case_out(session, access, case, workflow, response)
+    return await _changed(session, access, case, response)
 
 
 @router.post(TENANT + "/cases/{case_id}/claim", response_model=CaseOut,
@@ -192,8 +198,7 @@ async def claim_case(access: CasesAct, case_id: uuid.UUID, session: ScopedSessio
                      response: Response) -> CaseOut:
     case = await service.claim(session, principal=access.principal, tenant=access.tenant,
                                case_id=case_id)
-    workflow = await service.pinned(session, case)
-    return await _case_out(session, access, case, workflow, response)
+    return await _changed(session, access, case, response)
 
 
 @router.post(TENANT + "/cases/{case_id}/release", response_model=CaseOut,
@@ -202,8 +207,7 @@ async def release_case(access: CasesAct, case_id: uuid.UUID, session: ScopedSess
                        response: Response) -> CaseOut:
     case = await service.release(session, principal=access.principal, tenant=access.tenant,
                                  case_id=case_id)
-    workflow = await service.pinned(session, case)
-    return await _case_out(session, access, case, workflow, response)
+    return await _changed(session, access, case, response)
 
 
 @router.post(TENANT + "/cases/{case_id}/assign", response_model=CaseOut,
@@ -213,8 +217,7 @@ async def assign_case(access: CasesAct, case_id: uuid.UUID, body: AssignIn,
     assignee = await service.principal_in_scope(session, body.assignee)
     case = await service.assign(session, principal=access.principal, tenant=access.tenant,
                                 case_id=case_id, assignee=assignee)
-    workflow = await service.pinned(session, case)
-    return await _case_out(session, access, case, workflow, response)
+    return await _changed(session, access, case, response)
 
 
 @router.post(TENANT + "/workflows/{key}/migrate", response_model=MigrateOut,
