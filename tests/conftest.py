@@ -50,9 +50,11 @@ class Backend:
 
 
 def _settings(tmp: Path, **kwargs: Any) -> Settings:
-    # The test OpenID provider listens on loopback http.
+    # The test OpenID provider listens on loopback http. The platform administrator's token
+    # is fetched once per backend and must outlive that backend's whole run, even on a slow,
+    # busy machine: the longest lifetime the service allows.
     return Settings(data_dir=tmp, signing_key_file=tmp / "signing-key.pem",
-                    idp_allow_http_loopback=True,
+                    idp_allow_http_loopback=True, access_token_ttl_seconds=3600,
                     issuer="http://nentang.test", auto_migrate=False, log_json=False, **kwargs)
 
 
