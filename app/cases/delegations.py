@@ -99,7 +99,11 @@ async def end(session: AsyncSession, *, principal: Principal,
 async def delegators(session: AsyncSession, principal: Principal,
                      now: datetime | None = None) -> list[Principal]:
     """Who the principal stands in for right now, each as they are now (a disabled or
-    suspended delegator delegates nothing)."""
+    suspended delegator delegates nothing). Read once per session, i.e. per request."""
+    cache_key = ("delegators", principal.id)
+    if now is None and cache_key in session.info:  # once per request (one transaction)
+        cached: list[Principal] = session.info[cache_key]
+        return cached
     moment = now or utcnow()
     found: list[Principal] = []
     async with platform_read(session, "own delegations"):
@@ -111,4 +115,6 @@ async def delegators(session: AsyncSession, principal: Principal,
                 found.append(await principals.load(session, delegator, home, client_id=""))
             except Problem:
                 continue
+    if now is None:
+        session.info[cache_key] = found
     return found
