@@ -504,11 +504,11 @@ def test_applicant_may_withdraw_during_the_vote() -> None:
 
 def test_simulation_stops_at_the_first_refusal() -> None:
     workflow = compile_workflow(check_shape(definition()))
-    steps = [engine.Step("tiep_nhan_ho_so", OFFICER, Request("tiep_nhan_ho_so")),
-             engine.Step("yeu_cau_bo_sung", OFFICER, Request("yeu_cau_bo_sung", comment="x")),
-             engine.Step("nop_bo_sung", APPLICANT, Request("nop_bo_sung")),
-             engine.Step("duyet", OFFICER, Request("duyet")),
-             engine.Step("duyet", REVIEWER, Request("duyet"))]
+    steps = [engine.Step(OFFICER, Request("tiep_nhan_ho_so")),
+             engine.Step(OFFICER, Request("yeu_cau_bo_sung", comment="x")),
+             engine.Step(APPLICANT, Request("nop_bo_sung")),
+             engine.Step(OFFICER, Request("duyet")),
+             engine.Step(REVIEWER, Request("duyet"))]
     result = engine.simulate(workflow, {}, steps)
     assert result.path == ["tiep_nhan", "tham_dinh", "cho_bo_sung", "tham_dinh"]
     assert result.refused is not None and result.refused[0] == 3

@@ -19,13 +19,12 @@ from sqlalchemy import Integer, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cases.models import Case, CaseTask
-from app.cases.service import acting_grants, actor_for, engine_case
+from app.cases.service import acting_grants, actor_for, engine_case, pinned
 from app.core.pagination import bad_cursor
 from app.identity.callers import Principal
 from app.tenancy.models import Tenant, path_upper
 from app.workflows import engine
-from app.workflows.definitions import Action, Workflow, compile_workflow
-from app.workflows.models import WorkflowVersion
+from app.workflows.definitions import Action, Workflow
 
 SlaFilter = Literal["overdue", "due_soon", "on_time", "paused"]
 NEVER = datetime(9999, 12, 31, tzinfo=UTC)  # sorts cases without a deadline last
@@ -105,25 +104,10 @@ async def tasks(session: AsyncSession, principal: Principal, *, now: datetime,
     rows = (await session.execute(
         statement.order_by(urgency, Case.id).limit(limit + 1))).all()
     more = len(rows) > limit
-    workflows = await _workflows(session, [row[0] for row in rows[:limit]])
     page = []
     for found_case, escalated in rows[:limit]:
-        compiled = workflows[(found_case.workflow_tenant_id, found_case.workflow_id,
-                              found_case.workflow_version)]
+        compiled = await pinned(session, found_case)
         actor = actor_for(principal, found_case, standing_in)
         page.append(Task(found_case, bool(escalated), compiled,
                          engine.available(compiled, engine_case(found_case), actor)))
     return page, more
-
-
-async def _workflows(session: AsyncSession, cases: list[Case]
-                     ) -> dict[tuple[uuid.UUID, uuid.UUID, int], Workflow]:
-    """The compiled workflow versions the cases run on, in one statement."""
-    keys = {(c.workflow_tenant_id, c.workflow_id, c.workflow_version) for c in cases}
-    if not keys:
-        return {}
-    rows = (await session.execute(select(WorkflowVersion).where(or_(*(
-        and_(WorkflowVersion.tenant_id == t, WorkflowVersion.workflow_id == w,
-             WorkflowVersion.number == n) for t, w, n in keys))))).scalars()
-    return {(v.tenant_id, v.workflow_id, v.number): compile_workflow(v.definition)
-            for v in rows}

@@ -34,7 +34,7 @@ from app.identity.permissions import Permission
 from app.identity.principals import path_ids
 from app.tenancy import repository as tenants
 from app.tenancy.models import Tenant
-from app.tenancy.scope import apply_scope, current_scope
+from app.tenancy.scope import platform_read
 from app.workflows import calendar as sla
 from app.workflows import engine
 from app.workflows.calendars import effective_at
@@ -506,20 +506,18 @@ async def history(session: AsyncSession, case: Case) -> list[CaseHistory]:
 async def principal_in_scope(session: AsyncSession, principal_id: uuid.UUID) -> Principal:
     """The principal ``principal_id`` as it is now, if the caller can see it (its home lies
     in the caller's scope); 422 otherwise, pointing at ``/assignee``."""
-    scope = current_scope(session)
     home = (await session.execute(select(PrincipalRow.tenant_id).where(
         PrincipalRow.id == principal_id))).scalar_one_or_none()
     problem = Problem(422, "assignee-unknown", "Không tìm thấy người được giao",
                       "Unknown assignee", detail="No such active user or client is visible "
                       "to you.", errors=[{"pointer": "/assignee", "detail": "unknown"}])
-    if home is None or scope is None:
+    if home is None:
         raise problem
     try:
-        return await principals.load(session, principal_id, home, client_id="")
+        async with platform_read(session, "load assignee"):
+            return await principals.load(session, principal_id, home, client_id="")
     except Problem:
         raise problem from None
-    finally:
-        await apply_scope(session, scope)
 
 
 # ---- reading -------------------------------------------------------------------------------

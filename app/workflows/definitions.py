@@ -29,7 +29,6 @@ from app.forms.definitions import (
     json_pointer,
     regex_problems,
 )
-from app.forms.validators import digest
 from app.workflows.calendar import DurationError, parse_duration
 
 META_SCHEMA_FILE = Path(__file__).resolve().parents[2] / "workflows" / "workflow.schema.json"
@@ -108,7 +107,6 @@ class Action:
 class Workflow:
     key: str
     form: str
-    digest: str
     sla: Sla | None
     states: Mapping[str, State]
     actions: Mapping[str, Action]
@@ -178,7 +176,7 @@ def _compile(document: Mapping[str, Any]) -> Workflow:
             fields_validator=_validator(_fields_schema(a)),
             guard_validator=_validator(guard) if guard is not None else None))
     starts = [s.name for s in states.values() if s.type == "start"]
-    return Workflow(key=document["key"], form=document["form"], digest=digest(dict(document)),
+    return Workflow(key=document["key"], form=document["form"],
                     sla=_sla(document.get("sla")), states=states, actions=actions,
                     start=starts[0] if starts else "")
 

@@ -360,7 +360,6 @@ def breach(case: Case, rule: Mapping[str, Any], *, whole_case: bool) -> Case:
 
 @dataclass(frozen=True)
 class Step:
-    action: str
     actor: Actor
     request: Request
 

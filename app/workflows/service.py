@@ -108,7 +108,7 @@ def simulate(document: dict[str, Any], data: dict[str, Any],
     """Run ``steps`` (already shape-checked) against a fresh case of ``document``."""
     workflow = definitions.compile_workflow(document)
     return engine.simulate(workflow, data, [
-        engine.Step(s["action"], _actor(s), engine.Request(
+        engine.Step(_actor(s), engine.Request(
             s["action"], fields=s.get("fields", {}), comment=s.get("comment"),
             signed=s.get("signed", False), seat=s.get("seat")))
         for s in steps])
