@@ -97,34 +97,39 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    """Fire SLA timers (and, as they arrive, deliver outbox events) until stopped."""
+    """Fire SLA timers and send hook deliveries until stopped."""
     import signal
     import socket
 
-    from app.cases import timers
+    from app import worker
+    from app.deliveries.worker import Options
 
     if settings.should_auto_migrate:
         if settings.is_sqlite:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         migrations.upgrade(settings)
     name = args.name or f"{socket.gethostname()}-{os.getpid()}"
+    options = Options.from_settings(settings)
 
     async def work() -> int:
         db = Database(settings.effective_database_url, pool_size=2)
         try:
             if args.once:
-                result = await timers.run_once(db, name, batch=args.batch)
-                _err(f"Fired {result.fired} timers ({result.skipped} no longer due, "
-                     f"{len(result.errors)} failed).")
-                return 1 if result.errors else 0
+                done = await worker.run_round(db, name, options=options, batch=args.batch)
+                fired, sent = done.fired, done.sent
+                _err(f"Fired {fired.fired} timers ({fired.skipped} no longer due, "
+                     f"{len(fired.errors)} failed).")
+                _err(f"Sent {sent.delivered} deliveries ({sent.failed} to retry later, "
+                     f"{sent.dead} given up on).")
+                return 1 if fired.errors else 0
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(signum, stop.set)
-            _err(f"Worker {name}: firing due SLA timers every {args.poll:g} s; stop with "
-                 "Ctrl+C or SIGTERM.")
-            await timers.run_forever(db, name, poll_seconds=args.poll, batch=args.batch,
-                                     stop=stop)
+            _err(f"Worker {name}: firing due SLA timers and sending deliveries every "
+                 f"{args.poll:g} s; stop with Ctrl+C or SIGTERM.")
+            await worker.run_forever(db, name, options=options, poll_seconds=args.poll,
+                                     batch=args.batch, stop=stop)
             _err(f"Worker {name} stopped.")
             return 0
         finally:

@@ -79,6 +79,19 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=10 * 1024 * 1024, ge=1024,
         description="Largest request body the API accepts (413 above it).")
+    delivery_allow_private_targets: bool = Field(
+        default=False,
+        description="Let webhooks reach loopback and private addresses (a receiver on the "
+        "same network). Off: only public addresses, so a hook cannot probe the inside.")
+    delivery_max_attempts: int = Field(
+        default=10, ge=1, le=100,
+        description="Attempts before a delivery is given up on (status 'dead').")
+    delivery_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="How long one delivery attempt may take.")
+    delivery_backoff_seconds: float = Field(
+        default=30.0, gt=0,
+        description="Wait after the first failed attempt; it doubles each time, with jitter, "
+        "up to an hour.")
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -19,6 +19,7 @@ from app.core.health import router as health_router
 from app.core.problems import install_problem_handlers
 from app.core.requests import RequestContextMiddleware
 from app.core.telemetry import setup_tracing
+from app.deliveries.endpoints import router as deliveries_router
 from app.forms.endpoints import router as forms_router
 from app.forms.storage import storage_from_url
 from app.identity.access_endpoints import me_router
@@ -70,7 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (health_router, oauth_router, federation_router, tenancy_router,
                    client_router, access_router, me_router, idp_router, audit_router,
                    forms_router, reports_router, workflows_router, calendar_router,
-                   cases_router):
+                   cases_router, deliveries_router):
         app.include_router(router)
     app.state.tracer_provider = setup_tracing(app, db.engine)
     return app

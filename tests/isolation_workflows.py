@@ -1,7 +1,8 @@
 """Cross-tenant cases for workflow definitions, cases and the inbox.
 
 Each victim tenant holds three workflows (see :func:`victim_workflows`), bound to the victim's
-forms of :mod:`tests.isolation_forms`: ``vw-pub`` (version 1 published, version 2 a draft),
+forms of :mod:`tests.isolation_forms`: ``vw-pub`` (version 1 published, version 2 a draft;
+each case it opens queues a webhook delivery),
 ``vw-old`` (version 1 published) and ``vw-draft`` (only a draft); and four open cases of
 ``vw-pub``, one for each request that changes a case, so the owner's control run finds each
 as its request needs it.
@@ -22,12 +23,20 @@ WORKFLOWS = "/api/v1/tenants/{tenant}/workflows"
 TEXT = {"vi": "Bước", "en": "Step"}
 
 
+# Where ``vw-pub`` tells of each case it opens: a loopback address, which the worker refuses
+# by default, so each victim holds dead deliveries (see tests/isolation_deliveries.py).
+HOOK = {"type": "webhook", "url": "http://127.0.0.1:9/nentang-isolation"}
+
+
 def workflow(key: str, form: str) -> dict[str, Any]:
     """A small complaint process: receive, handle, close."""
+    start: dict[str, Any] = {"name": "tiep_nhan", "type": "start", "title": TEXT}
+    if key == "vw-pub":
+        start["on_enter"] = [HOOK]
     return {
         "kind": "Workflow", "key": key, "title": TEXT, "form": form,
         "sla": {"duration": "P30D", "days": "calendar"},
-        "states": [{"name": "tiep_nhan", "type": "start", "title": TEXT},
+        "states": [start,
                    {"name": "xu_ly", "type": "task", "title": TEXT},
                    {"name": "xong", "type": "terminal", "title": TEXT, "outcome": "completed"}],
         "actions": [{"name": "nhan", "title": TEXT, "from": "tiep_nhan", "to": "xu_ly",

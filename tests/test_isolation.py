@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import Backend
 from tests.isolation import Victim, World, load_cases, snapshot
+from tests.isolation_deliveries import victim_deliveries
 from tests.isolation_forms import victim_forms
 from tests.isolation_reports import victim_reports
 from tests.isolation_workflows import delegation, victim_workflows
@@ -49,6 +50,7 @@ async def _victim_objects(platform: Platform, tenant: str) -> Victim:
     forms = await victim_forms(platform.http, tenant, platform.admin)
     forms.update(await victim_reports(platform.http, tenant, platform.admin))
     forms.update(await victim_workflows(platform.http, tenant, platform.admin))
+    forms.update(await victim_deliveries(platform, tenant, platform.admin))
     return Victim(user["id"], client.client_id, "victim_role", "doomed_role", grant["id"], forms)
 
 

@@ -23,9 +23,10 @@ from app.cases import delegations
 from app.cases.models import Case, CaseHistory, CaseTask, CaseTimer
 from app.cases.schemas import SlaStatus
 from app.core.db import utcnow
-from app.core.outbox import emit
+from app.core.outbox import OutboxEvent, emit
 from app.core.problems import Problem, not_found
 from app.definitions.models import VersionStatus
+from app.deliveries import service as deliveries
 from app.forms.models import FormVersion, Submission
 from app.identity import principals
 from app.identity.callers import Principal
@@ -257,8 +258,8 @@ async def _record(session: AsyncSession, case: Case, *, kind: str, actor: str,
 
 
 def _emit(session: AsyncSession, case: Case, topic: str, at: datetime,
-          **payload: Any) -> None:
-    emit(session, tenant_id=case.tenant_id, topic=topic, aggregate_type="case",
+          **payload: Any) -> OutboxEvent:
+    return emit(session, tenant_id=case.tenant_id, topic=topic, aggregate_type="case",
          aggregate_id=case.id, aggregate_seq=case.revision, at=at,
          payload={"case": str(case.id), "workflow": case.workflow_key,
                   "version": case.workflow_version, "state": case.state,
@@ -267,9 +268,14 @@ def _emit(session: AsyncSession, case: Case, topic: str, at: datetime,
 
 def _emit_hooks(session: AsyncSession, case: Case, hooks: Sequence[engine.Hook],
                 at: datetime) -> None:
-    for hook in hooks:
-        _emit(session, case, f"case.hook.{hook.hook['type']}", at, when=hook.when,
-              hook_state=hook.state, hook=dict(hook.hook))
+    """One event per hook; a webhook's event is queued for its URL in the same transaction
+    (a data-sharing hook's event is routed by the tenant's subscriptions)."""
+    for ordinal, hook in enumerate(hooks):
+        event = _emit(session, case, f"case.hook.{hook.hook['type']}", at, when=hook.when,
+                      hook_state=hook.state, hook=dict(hook.hook))
+        if hook.hook["type"] == "webhook":
+            deliveries.enqueue(session, event, kind="webhook", target=hook.hook["url"],
+                               ordinal=ordinal)
 
 
 # ---- opening ---------------------------------------------------------------------------------

@@ -15,8 +15,6 @@ platform itself, and records a refusal (say, a guard that does not hold) instead
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -162,15 +160,3 @@ async def run_once(db: Database, owner: str, *, batch: int = 200,
         result.claimed += len(keys)
         for start in range(0, len(keys), FIRE_BATCH):
             await fire(db, owner, keys[start:start + FIRE_BATCH], now=now, result=result)
-
-
-async def run_forever(db: Database, owner: str, *, poll_seconds: float, batch: int,
-                      stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        result = await run_once(db, owner, batch=batch)
-        if result.claimed:
-            log.info("fired %d timers (%d skipped, %d errors)", result.fired, result.skipped,
-                     len(result.errors))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
-

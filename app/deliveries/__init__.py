@@ -1,0 +1,1 @@
+"""Delivering outbox events to their targets: workflow webhooks now, subscriptions later."""
