@@ -158,6 +158,65 @@ def test_guards_may_name_fields_that_actions_fill() -> None:
     assert problems(document) == {"/actions/3/guard/anyOf/0/required/0": "unknown-field"}
 
 
+NESTED_FORM = {
+    "type": "object",
+    "properties": {
+        "ho_ten": {"type": "string"}, "so_tien": {"type": "integer"}, "loai": {"enum": ["a"]},
+        "dia_chi": {"$ref": "#/$defs/dia_chi"},
+        "nganh_nghe": {"type": "array", "items": {"type": "object", "properties": {
+            "ma_nganh": {"type": "string"}}}},
+        "ghi_chu_them": {"type": "object"},
+    },
+    "$defs": {"dia_chi": {"type": "object", "properties": {
+        "tinh": {"type": "string"}, "xa": {"type": "string"}}}},
+}
+NESTED = Context(roles=CONTEXT.roles, form_fields=frozenset(NESTED_FORM["properties"]),
+                 form_schema=NESTED_FORM)
+
+
+def test_guards_naming_nested_fields_are_checked_against_the_schemas() -> None:
+    document = definition()
+    document["actions"][1]["fields"] = {"ket_qua": {"title": TEXT, "schema": {
+        "type": "object", "properties": {"diem": {"type": "integer"}}}}}
+    document["actions"][3]["guard"] = {"properties": {
+        "dia_chi": {"properties": {"tinh": {"const": "79"}, "huyen": {"const": "1"}},
+                    "required": ["xa", "thon"]},
+        "nganh_nghe": {"contains": {"properties": {"ma_nganh": {"const": "4711"},
+                                                   "ma_cu": {"const": "x"}}}},
+        "ghi_chu_them": {"required": ["bat_ky"]},
+        "ket_qua": {"properties": {"diem": {"minimum": 5}, "hang": {"const": "A"}}},
+        "ho_ten": {"properties": {"ten": {"const": "x"}}},
+    }}
+    guard = "/actions/3/guard/properties"
+    assert problems(document, NESTED) == {
+        f"{guard}/dia_chi/properties/huyen": "unknown-field",
+        f"{guard}/dia_chi/required/1": "unknown-field",
+        f"{guard}/nganh_nghe/contains/properties/ma_cu": "unknown-field",
+        f"{guard}/ket_qua/properties/hang": "unknown-field",
+        f"{guard}/ho_ten/properties/ten": "unknown-field",  # a string has no fields
+    }
+    # Without the form's schema, the form's nested fields cannot be checked; actions' can.
+    unknown_schema = Context(roles=CONTEXT.roles, form_fields=NESTED.form_fields)
+    assert problems(document, unknown_schema) == {
+        f"{guard}/ket_qua/properties/hang": "unknown-field"}
+
+
+def test_a_nested_field_under_an_applicator_or_an_open_object_is_declared() -> None:
+    form = {**NESTED_FORM, "allOf": [{"if": {"required": ["loai"]}, "then": {"properties": {
+        "dia_chi": {"properties": {"ghi_chu": {"type": "string"}}}}}}],
+        "properties": {**NESTED_FORM["properties"],
+                       "phu_luc": {"type": "object", "additionalProperties": {"type": "string"}},
+                       "mo_rong": {"$ref": "https://example.org/other.json"}}}
+    context = Context(roles=CONTEXT.roles, form_fields=frozenset(form["properties"]),
+                      form_schema=form)
+    document = definition()
+    document["actions"][3]["guard"] = {"properties": {
+        "dia_chi": {"properties": {"ghi_chu": {"const": "x"}}},
+        "phu_luc": {"required": ["so_1"]}, "mo_rong": {"required": ["gi_cung_duoc"]},
+        "ghi_chu_them": {"required": ["bat_ky"]}}}
+    assert problems(document, context) == {}
+
+
 def test_action_fields_may_not_overwrite_the_applicants_data() -> None:
     document = definition()
     document["actions"][1]["fields"] = {"ho_ten": {"title": TEXT, "schema": {}}}

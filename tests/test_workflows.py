@@ -141,12 +141,20 @@ async def test_guards_must_name_form_or_action_fields(client: httpx.AsyncClient,
                                                       platform: Platform) -> None:
     province, admin = await province_with_form(platform, client)
     definition = catalogue("ho-kinh-doanh")
-    definition["actions"][0]["guard"] = {"required": ["so_giay_phep_xay_dung"]}
+    definition["actions"][0]["guard"] = {
+        "required": ["so_giay_phep_xay_dung"],
+        "properties": {"dia_chi_tru_so": {"required": ["tinh_thanh_pho"]},
+                       "nganh_nghe": {"contains": {"properties": {"ma_nganh": {"const": "4711"},
+                                                                  "ma_nganh_cu": True}}}}}
     assert (await create(client, province, admin, definition)).status_code == 201
     refused = await client.post(url(province, "/ho-kinh-doanh/versions/1/publish"),
                                 headers=admin.headers)
     assert [(e["pointer"], e["keyword"]) for e in refused.json()["errors"]] == [
+        ("/actions/0/guard/properties/dia_chi_tru_so/required/0", "unknown-field"),
+        ("/actions/0/guard/properties/nganh_nghe/contains/properties/ma_nganh_cu",
+         "unknown-field"),
         ("/actions/0/guard/required/0", "unknown-field")]
+    assert "dia_chi_tru_so.tinh_thanh_pho" in refused.json()["errors"][0]["detail"]
 
 
 async def test_the_database_refuses_to_change_a_published_version(

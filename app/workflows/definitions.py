@@ -269,11 +269,13 @@ class Context:
     """What a definition is checked against at the publishing tenant.
 
     ``roles``: role names usable there (built-in and custom); ``form_fields``: the top-level
-    fields of the bound form's current version, or None when no such form is usable there.
+    fields of the bound form's current version, or None when no such form is usable there;
+    ``form_schema``: that version's JSON Schema, for the nested fields guards name.
     """
 
     roles: frozenset[str]
     form_fields: frozenset[str] | None
+    form_schema: Mapping[str, Any] | None = None
 
 
 def _reachable(start: str, edges: Mapping[str, set[str]]) -> set[str]:
@@ -368,31 +370,135 @@ def _roles_used(document: Mapping[str, Any]) -> Iterator[tuple[str, list[Any]]]:
             yield a["signature"]["role"], ["actions", i, "signature", "role"]
 
 
-def _named_fields(node: Any, path: list[Any]) -> Iterator[tuple[str, list[Any]]]:
-    """Top-level data fields a guard names: its ``properties``, ``required`` and
+def _named_fields(node: Any, path: list[Any],
+                  prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], list[Any]]]:
+    """The data fields a guard names, as paths of names (``*`` for any item of an array):
+    its ``properties`` (and, inside them, the nested fields they test), ``required`` and
     ``dependentRequired`` entries, also under the combinators that test the same object."""
     if not isinstance(node, dict):
         return
-    for name in node.get("properties", {}) if isinstance(node.get("properties"), dict) else ():
-        yield name, [*path, "properties", name]
+    for name, sub in node["properties"].items() if isinstance(node.get("properties"),
+                                                               dict) else ():
+        yield (*prefix, name), [*path, "properties", name]
+        yield from _named_fields(sub, [*path, "properties", name], (*prefix, name))
     for j, name in enumerate(node.get("required", [])):
-        yield name, [*path, "required", j]
+        yield (*prefix, name), [*path, "required", j]
     for name, needed in (node.get("dependentRequired") or {}).items():
-        yield name, [*path, "dependentRequired", name]
-        yield from ((n, [*path, "dependentRequired", name, k]) for k, n in enumerate(needed))
+        yield (*prefix, name), [*path, "dependentRequired", name]
+        yield from (((*prefix, n), [*path, "dependentRequired", name, k])
+                    for k, n in enumerate(needed))
+    for keyword in ("items", "contains"):
+        yield from _named_fields(node.get(keyword), [*path, keyword], (*prefix, "*"))
     for keyword in ("allOf", "anyOf", "oneOf"):
         for j, child in enumerate(node.get(keyword, [])):
-            yield from _named_fields(child, [*path, keyword, j])
+            yield from _named_fields(child, [*path, keyword, j], prefix)
     for keyword in ("not", "if", "then", "else"):
         if keyword in node:
-            yield from _named_fields(node[keyword], [*path, keyword])
+            yield from _named_fields(node[keyword], [*path, keyword], prefix)
+
+
+def _resolve(ref: str, root: Mapping[str, Any]) -> Any:
+    """A local ``$ref`` (``#/$defs/x``) inside ``root``; None for any other."""
+    if not ref.startswith("#/"):
+        return None
+    node: Any = root
+    for part in ref[2:].split("/"):
+        part = part.replace("~1", "/").replace("~0", "~")
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _alternatives(nodes: list[Any], root: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The schemas that describe the same value as ``nodes``: themselves, what they ``$ref``,
+    and their applicators. An unresolvable reference stands as ``{}`` (anything)."""
+    found: list[Mapping[str, Any]] = []
+    seen: set[int] = set()
+    stack = list(nodes)
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, Mapping) or id(node) in seen:
+            continue
+        seen.add(id(node))
+        found.append(node)
+        if isinstance(node.get("$ref"), str):
+            target = _resolve(node["$ref"], root)
+            stack.append(target if target is not None else {})
+        for keyword in ("allOf", "anyOf", "oneOf"):
+            stack.extend(node.get(keyword, []) if isinstance(node.get(keyword), list) else [])
+        stack.extend(node[k] for k in ("if", "then", "else") if k in node)
+        if isinstance(node.get("dependentSchemas"), Mapping):
+            stack.extend(node["dependentSchemas"].values())
+    return found
+
+
+def _declared(names: tuple[str, ...], start: Mapping[str, Any],
+              root: Mapping[str, Any]) -> bool:
+    """Whether the schema ``start`` declares the nested field ``names``. Where it leaves the
+    value open (an object declaring no properties, or a schema for extra properties), no
+    name can be proven missing, so it counts as declared."""
+    nodes: list[Any] = [start]
+    for name in names:
+        alternatives = _alternatives(nodes, root)
+        if name == "*":
+            nodes = [n[k] for n in alternatives for k in ("items", "contains")
+                     if isinstance(n.get(k), Mapping)]
+            nodes += [i for n in alternatives for i in n.get("prefixItems", [])
+                      if isinstance(n.get("prefixItems"), list)]
+            if not nodes:
+                return not any("type" in n for n in alternatives)
+            continue
+        nodes = [n["properties"][name] for n in alternatives
+                 if isinstance(n.get("properties"), Mapping) and name in n["properties"]]
+        if not nodes:
+            return not any(isinstance(n.get("properties"), Mapping) or n.get("type") not in
+                           (None, "object") for n in alternatives) or any(
+                isinstance(n.get(k), Mapping) for n in alternatives
+                for k in ("patternProperties", "additionalProperties"))
+    return True
+
+
+def _guard_problems(action: Mapping[str, Any], at: list[Any], context: Context,
+                    action_fields: Mapping[str, Any]) -> list[FieldError]:
+    """Fields a guard names that neither the form nor an action declares: top-level names
+    always, nested ones (``dia_chi.tinh``, ``nganh_nghe[].ma_nganh``) against their schemas."""
+    problems: list[FieldError] = []
+    form_fields = context.form_fields or frozenset()
+    form_schema = context.form_schema
+    for names, path in _named_fields(action.get("guard"), [*at, "guard"]):
+        top = names[0]
+        if top not in form_fields and top not in action_fields:
+            if len(names) == 1:
+                problems.append(error(path, f"Điều kiện nhắc đến trường '{top}' không có "
+                                      "trong biểu mẫu hay thao tác nào.", f"The guard names "
+                                      f"'{top}', which is neither a form field nor an action "
+                                      "field.", "unknown-field"))
+            continue
+        if len(names) == 1:
+            continue
+        if top in form_fields:
+            if form_schema is None or not _declared((top,), form_schema, form_schema):
+                continue
+            start, root = form_schema, form_schema
+        else:
+            root = action_fields[top]
+            start = {"properties": {top: root}}
+        if not _declared(names, start, root):
+            shown = ".".join(names).replace(".*", "[]")
+            problems.append(error(path, f"Điều kiện nhắc đến trường '{shown}' mà biểu mẫu và "
+                                  "thao tác không khai báo.", f"The guard names '{shown}', "
+                                  "which neither the form nor an action declares.",
+                                  "unknown-field"))
+    return problems
 
 
 def _action_problems(document: Mapping[str, Any], context: Context) -> list[FieldError]:
     problems: list[FieldError] = []
     states = {s["name"]: s for s in document["states"]}
     form_fields = context.form_fields or frozenset()
-    action_fields = {n for a in document["actions"] for n in a.get("fields", {})}
+    action_fields = {n: f.get("schema", {}) for a in document["actions"]
+                     for n, f in a.get("fields", {}).items()}
     for i, a in enumerate(document["actions"]):
         at = ["actions", i]
         for name in a.get("fields", {}):
@@ -401,12 +507,7 @@ def _action_problems(document: Mapping[str, Any], context: Context) -> list[Fiel
                                       "mẫu; thao tác không được ghi đè dữ liệu người nộp.",
                                       f"'{name}' is a field of the form; an action may not "
                                       "overwrite the applicant's data.", "field-clash"))
-        for name, path in _named_fields(a.get("guard"), [*at, "guard"]):
-            if name not in form_fields and name not in action_fields:
-                problems.append(error(path, f"Điều kiện nhắc đến trường '{name}' không có trong "
-                                      "biểu mẫu hay thao tác nào.", f"The guard names '{name}', "
-                                      "which is neither a form field nor an action field.",
-                                      "unknown-field"))
+        problems += _guard_problems(a, at, context, action_fields)
         signature = a.get("signature") or {}
         if signature.get("required"):
             signer = signature.get("role")

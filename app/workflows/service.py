@@ -38,7 +38,8 @@ async def context_at(session: AsyncSession, tenant: Tenant,
         form = await forms.usable_version(session, tenant, document["form"], None)
     except Problem:
         return definitions.Context(roles=usable, form_fields=None)
-    return definitions.Context(roles=usable, form_fields=declared_fields(form.definition))
+    return definitions.Context(roles=usable, form_fields=declared_fields(form.definition),
+                               form_schema=form.definition["schema"])
 
 
 async def problems_at(session: AsyncSession, tenant: Tenant,
