@@ -8,12 +8,14 @@ from app.deliveries.models import Delivery, WebhookSecret
 from app.forms.models import Attachment, Form, FormVersion, Submission
 from app.identity.models import ApiClient, Principal, RoleGrant
 from app.reports.models import Report
+from app.signing.models import CaseSignature, SigningConfig
 from app.tenancy.models import Tenant
 from app.workflows.models import TenantCalendar, Workflow, WorkflowVersion
 
 __all__ = [
-    "ApiClient", "Attachment", "AuditRecord", "Case", "CaseHistory", "CaseTask", "CaseTimer",
+    "ApiClient", "Attachment", "AuditRecord", "Case", "CaseHistory", "CaseSignature", "CaseTask",
+    "CaseTimer",
     "Delegation", "Delivery", "Form", "FormVersion", "IdempotencyRecord", "OutboxEvent",
-    "Principal", "Report", "RoleGrant", "Submission", "Tenant", "TenantCalendar",
+    "Principal", "Report", "RoleGrant", "SigningConfig", "Submission", "Tenant", "TenantCalendar",
     "WebhookSecret", "Workflow", "WorkflowVersion",
 ]

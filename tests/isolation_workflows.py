@@ -42,7 +42,10 @@ def workflow(key: str, form: str) -> dict[str, Any]:
         "actions": [{"name": "nhan", "title": TEXT, "from": "tiep_nhan", "to": "xu_ly",
                      "roles": ["officer", "tenant_admin"]},
                     {"name": "ket_thuc", "title": TEXT, "from": "xu_ly", "to": "xong",
-                     "roles": ["reviewer"], "guard": {"required": ["tieu_de"]}}],
+                     "roles": ["reviewer"], "guard": {"required": ["tieu_de"]}},
+                    {"name": "ky_duyet", "title": TEXT, "from": "xu_ly", "to": "xong",
+                     "roles": ["tenant_admin"],
+                     "signature": {"required": True, "role": "tenant_admin"}}],
     }
 
 

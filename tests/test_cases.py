@@ -100,7 +100,8 @@ async def test_a_submission_opens_a_case_that_runs_to_its_end(
     assert proposed.status_code == 200, proposed.text
     unsigned = await act(client, where, case_id, "cap_giay_chung_nhan", where.reviewer,
                          {"fields": {"so_giay_chung_nhan": "01A8012345"}})
-    assert (unsigned.status_code, unsigned.json()["code"]) == (428, "signature-required")
+    # A step that must be signed cannot be taken where no signing provider is configured.
+    assert (unsigned.status_code, unsigned.json()["code"]) == (409, "signing-not-configured")
     back = await act(client, where, case_id, "tra_lai_xem_xet", where.reviewer,
                      {"comment": "Kiểm tra lại ngành nghề"})
     assert back.json()["state"]["name"] == "xem_xet_ho_so"

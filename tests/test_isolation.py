@@ -15,7 +15,9 @@ from tests.isolation import Victim, World, load_cases, snapshot
 from tests.isolation_deliveries import victim_deliveries
 from tests.isolation_forms import victim_forms
 from tests.isolation_reports import victim_reports
+from tests.isolation_signing import victim_signatures
 from tests.isolation_workflows import delegation, victim_workflows
+from tests.pki import build as build_pki
 from tests.platform import Credentials, Platform
 
 SCENARIOS = ["sibling-province", "commune-to-parent"]
@@ -33,10 +35,15 @@ async def world(platform: Platform) -> World:
     world = World(province_a, admin_a, commune_a, commune_admin, province_b, admin_b, commune_b)
     for victim in (province_a, province_b, commune_b):
         world.victims[victim] = await _victim_objects(platform, victim)
-    # A delegation in each victim, given by the admin whose unit it is (for the owner's run).
+    # A delegation and signatures in each victim, made by the admin whose unit it is (for the
+    # owner's run).
+    pki = build_pki()
     for victim, admin in ((province_a, admin_a), (province_b, admin_b), (commune_b, admin_b)):
-        world.victims[victim].forms["delegation_id"] = await delegation(
-            platform.http, admin, world.victims[victim].user_id)
+        forms = world.victims[victim].forms
+        forms["delegation_id"] = await delegation(platform.http, admin,
+                                                  world.victims[victim].user_id)
+        forms.update(await victim_signatures(platform.http, victim, admin, pki))
+        forms["anchor_pem"] = pki.root.pem
     return world
 
 

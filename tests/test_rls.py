@@ -14,7 +14,9 @@ from app.core.db import Base
 from tests.conftest import Backend, only_postgresql
 from tests.isolation_forms import victim_forms
 from tests.isolation_reports import victim_reports
+from tests.isolation_signing import victim_signatures
 from tests.isolation_workflows import delegation, victim_workflows
+from tests.pki import build as build_pki
 from tests.platform import Platform, sign_in
 
 PASSWORD = "mật-khẩu-đủ-dài-1"
@@ -104,6 +106,10 @@ async def test_unscoped_select_as_service_role_returns_no_rows(
     await victim_reports(client, province, admin)
     await victim_workflows(client, province, admin)  # workflows, cases, their timers
     await delegation(client, admin, user["id"])
+    await victim_signatures(client, province, admin, build_pki())  # set-up, signatures
+    secret = await client.post(f"/api/v1/tenants/{province}/webhook-secrets",
+                               headers=admin.headers)
+    assert secret.status_code == 201, secret.text  # (deliveries: vw-pub's hook above)
     calendar = await client.put(f"/api/v1/tenants/{province}/calendar", headers=admin.headers,
                                 json={"holidays": [{"date": "2026-09-02", "name": "Quốc khánh"}]})
     assert calendar.status_code == 200, calendar.text

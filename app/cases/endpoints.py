@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response
+from fastapi.responses import JSONResponse
 
 from app.cases import delegations, inbox, migration, service
 from app.cases.models import Case, Delegation
@@ -39,6 +40,8 @@ from app.forms.submissions import mask
 from app.identity.auth import CurrentPrincipal, ScopedSession
 from app.identity.dependencies import Access, needs, needs_any
 from app.identity.permissions import Permission
+from app.signing import steps
+from app.signing.schemas import SignatureOut
 from app.tenancy.models import Tenant
 from app.tenancy.repository import get_by_code
 from app.workflows import engine
@@ -181,15 +184,23 @@ async def case_history(access: CaseReader, case_id: uuid.UUID,
 
 @router.post(TENANT + "/cases/{case_id}/actions/{action}", response_model=CaseOut,
              summary="Take an action (If-Match required: 428 without it, 412 if someone "
-             "else acted first)")
+             "else acted first); one that needs a digital signature is signed first",
+             responses={202: {"model": SignatureOut, "description": "The action waits for "
+                              "a signature (see its instructions); the case is unchanged."}})
 async def take_action(access: CaseActor, case_id: uuid.UUID, action: str, body: ActionIn,
                       session: ScopedSession, response: Response,
-                      if_match: IfMatch = None) -> CaseOut:
-    case = await service.take_action(
+                      if_match: IfMatch = None) -> CaseOut | JSONResponse:
+    begun = await steps.take_action(
         session, principal=access.principal, tenant=access.tenant, case_id=case_id,
         action=action, if_match=if_match,
         given=service.ActionInput(fields=body.fields, comment=body.comment, seat=body.seat))
-    return await _changed(session, access, case, response)
+    if begun.case is None:
+        assert begun.signature is not None
+        return JSONResponse(SignatureOut.of(begun.signature).model_dump(mode="json"),
+                            status_code=202, headers={"Location": (
+                                f"/api/v1/tenants/{access.tenant.code}/cases/{case_id}"
+                                f"/signatures/{begun.signature.id}")})
+    return await _changed(session, access, begun.case, response)
 
 
 @router.post(TENANT + "/cases/{case_id}/claim", response_model=CaseOut,

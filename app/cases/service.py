@@ -356,7 +356,8 @@ def _apply(case: Case, workflow: Workflow, outcome: engine.Outcome, now: datetim
 async def store_outcome(session: AsyncSession, tenant: Tenant, case: Case, workflow: Workflow,
                         outcome: engine.Outcome, *, actor: str, actor_id: str | None,
                         comment: str | None, now: datetime,
-                        on_behalf_of: Sequence[str] = ()) -> None:
+                        on_behalf_of: Sequence[str] = (),
+                        signature_ref: str | None = None) -> None:
     """Store what the engine decided, with its history entry, tasks, timers and events."""
     _apply(case, workflow, outcome, now)
     await _schedule(session, case, workflow, await effective_at(session, tenant))
@@ -370,7 +371,7 @@ async def store_outcome(session: AsyncSession, tenant: Tenant, case: Case, workf
                   actor=actor, actor_id=actor_id, at=now, action=outcome.action,
                   from_state=outcome.source, to_state=outcome.target if outcome.moved else None,
                   comment=comment, changes=dict(outcome.changes) or None,
-                  detail=detail or None)
+                  detail=detail or None, signature_ref=signature_ref)
     _emit(session, case, "case.action_taken", now, action=outcome.action,
           source=outcome.source, moved=outcome.moved, actor=actor)
     if case.status == "closed":
@@ -403,26 +404,56 @@ async def record_breach_refusal(session: AsyncSession, case: Case, action: str,
                   detail={"refused": refusal.code, "reason": refusal.en})
 
 
-async def take_action(session: AsyncSession, *, principal: Principal, tenant: Tenant,
-                      case_id: uuid.UUID, action: str, if_match: str | None,
-                      given: ActionInput) -> Case:
+@dataclass(frozen=True)
+class Prepared:
+    """An action the engine allows on a locked case, not yet stored."""
+
+    tenant: Tenant
+    case: Case
+    workflow: Workflow
+    outcome: engine.Outcome
+    principal: Principal
+    comment: str | None
+    on_behalf_of: list[str]
+
+
+async def prepare_action(session: AsyncSession, *, principal: Principal, tenant: Tenant,
+                         case_id: uuid.UUID, action: str, if_match: str | None,
+                         given: ActionInput, signed: bool = False) -> Prepared:
+    """Lock the case, check its ETag and let the engine decide; ``signed`` says a valid
+    signature is at hand (or will be before anything is stored)."""
     case = await get(session, tenant, case_id, lock=True)
     check_etag(case, if_match)
     workflow = await pinned(session, case)
     request = engine.Request(action, fields=given.fields, comment=given.comment,
-                             signed=False, seat=given.seat)
+                             signed=signed, seat=given.seat)
     standing_in = await delegations.delegators(session, principal)
     try:
         outcome = engine.take(workflow, engine_case(case),
                               actor_for(principal, case, standing_in), request)
     except engine.Refused as refusal:
         raise _refused(refusal) from None
-    await store_outcome(session, tenant, case, workflow, outcome, actor=principal.actor,
-                        actor_id=str(principal.id),
-                        comment=(given.comment or "").strip() or None, now=utcnow(),
-                        on_behalf_of=_on_behalf_of(workflow, case, principal, standing_in,
-                                                   action))
-    return case
+    return Prepared(tenant, case, workflow, outcome, principal,
+                    (given.comment or "").strip() or None,
+                    _on_behalf_of(workflow, case, principal, standing_in, action))
+
+
+async def commit_action(session: AsyncSession, prepared: Prepared, *,
+                        signature_ref: str | None = None) -> Case:
+    await store_outcome(session, prepared.tenant, prepared.case, prepared.workflow,
+                        prepared.outcome, actor=prepared.principal.actor,
+                        actor_id=str(prepared.principal.id), comment=prepared.comment,
+                        now=utcnow(), on_behalf_of=prepared.on_behalf_of,
+                        signature_ref=signature_ref)
+    return prepared.case
+
+
+async def take_action(session: AsyncSession, *, principal: Principal, tenant: Tenant,
+                      case_id: uuid.UUID, action: str, if_match: str | None,
+                      given: ActionInput) -> Case:
+    return await commit_action(session, await prepare_action(
+        session, principal=principal, tenant=tenant, case_id=case_id, action=action,
+        if_match=if_match, given=given))
 
 
 def _on_behalf_of(workflow: Workflow, case: Case, principal: Principal,

@@ -1,0 +1,134 @@
+"""The signing hook: the interface a signing provider implements, and how providers are found.
+
+A provider signs a *digest* (the documents never leave the platform) for a signer, in one of
+two ways: at once (a server-side key), or by a transaction that completes later (a remote
+signing service waiting for the user's confirmation on their phone; a browser plug-in with a
+USB token). The platform does not care which. It asks a provider for three things:
+
+* ``certificates``: the certificates the signer may sign with;
+* ``start``: begin signing a digest, answering with the signature (:class:`Signed`) or a
+  transaction to wait on (:class:`Pending`);
+* ``status``: what became of a transaction: still :class:`Pending`, :class:`Signed`, or
+  :class:`Failed` (the user refused, it timed out).
+
+Providers are found through the ``nentang.signing_providers`` entry-point group, so a
+province ships its own as a Python package, without forking::
+
+    [project.entry-points."nentang.signing_providers"]
+    my-ca = "my_package.signing:MyCAProvider"
+
+Each provider declares ``config_schema``, the JSON Schema of its per-tenant configuration;
+fields the schema marks ``"writeOnly": true`` are secrets: stored, never logged, never
+returned by the API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
+from importlib.metadata import entry_points
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+GROUP = "nentang.signing_providers"
+
+
+@dataclass(frozen=True)
+class Signer:
+    """Who is asked to sign: the acting principal, as the platform knows them."""
+
+    principal_id: str
+    name: str
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CertificateInfo:
+    credential_id: str
+    certificate: bytes  # DER
+    subject: str
+    not_before: datetime
+    not_after: datetime
+
+
+@dataclass(frozen=True)
+class SignRequest:
+    """A digest to sign, and what a signer sees about it (never the document itself)."""
+
+    request_id: str
+    digest: bytes
+    digest_algorithm: str
+    signer: Signer
+    label: str
+    credential_id: str | None = None
+    callback_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Signed:
+    """A detached CMS signature (DER ContentInfo) over the request's digest."""
+
+    cms: bytes
+    transaction_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Pending:
+    transaction_id: str
+    expires_at: datetime
+    # What the caller needs to finish (shown by the API), e.g. the digest for a plug-in.
+    instructions: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Failed:
+    code: str
+    reason: str
+    transaction_id: str | None = None
+
+
+class ConfigError(ValueError):
+    """A tenant's provider configuration is unusable; ``pointer`` names the offending field
+    inside the configuration."""
+
+    def __init__(self, pointer: str, message: str) -> None:
+        super().__init__(message)
+        self.pointer = pointer
+
+
+@runtime_checkable
+class SigningProvider(Protocol):
+    name: ClassVar[str]
+    config_schema: ClassVar[Mapping[str, Any]]
+
+    def check_config(self, config: Mapping[str, Any]) -> None:
+        """Beyond the schema: refuse a configuration that cannot work (raise ConfigError)."""
+
+    async def certificates(self, config: Mapping[str, Any],
+                           signer: Signer) -> list[CertificateInfo]: ...
+
+    async def start(self, config: Mapping[str, Any],
+                    request: SignRequest) -> Signed | Pending: ...
+
+    async def status(self, config: Mapping[str, Any],
+                     transaction_id: str) -> Signed | Pending | Failed: ...
+
+
+@cache
+def available() -> dict[str, SigningProvider]:
+    """Every installed provider by name (entry points are read once per process)."""
+    found: dict[str, SigningProvider] = {}
+    for point in entry_points(group=GROUP):
+        provider = point.load()()
+        if not isinstance(provider, SigningProvider) or provider.name != point.name:
+            raise TypeError(f"signing provider entry point {point.name!r} does not implement "
+                            "the SigningProvider interface under its own name")
+        found[point.name] = provider
+    return found
+
+
+def secret_fields(schema: Mapping[str, Any]) -> frozenset[str]:
+    """Top-level configuration fields the provider marks as secrets."""
+    return frozenset(name for name, sub in schema.get("properties", {}).items()
+                     if isinstance(sub, Mapping) and sub.get("writeOnly"))
