@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from app.cases import delegations, inbox, migration, service
@@ -188,12 +188,13 @@ async def case_history(access: CaseReader, case_id: uuid.UUID,
              responses={202: {"model": SignatureOut, "description": "The action waits for "
                               "a signature (see its instructions); the case is unchanged."}})
 async def take_action(access: CaseActor, case_id: uuid.UUID, action: str, body: ActionIn,
-                      session: ScopedSession, response: Response,
+                      session: ScopedSession, request: Request, response: Response,
                       if_match: IfMatch = None) -> CaseOut | JSONResponse:
     begun = await steps.take_action(
         session, principal=access.principal, tenant=access.tenant, case_id=case_id,
         action=action, if_match=if_match,
-        given=service.ActionInput(fields=body.fields, comment=body.comment, seat=body.seat))
+        given=service.ActionInput(fields=body.fields, comment=body.comment, seat=body.seat),
+        public_url=request.app.state.settings.issuer)
     if begun.case is None:
         assert begun.signature is not None
         return JSONResponse(SignatureOut.of(begun.signature).model_dump(mode="json"),

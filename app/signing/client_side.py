@@ -19,6 +19,7 @@ from app.signing.providers import CertificateInfo, Failed, Pending, Signed, Sign
 
 class ClientSideProvider:
     name: ClassVar[str] = "client"
+    polled: ClassVar[bool] = False
     config_schema: ClassVar[Mapping[str, Any]] = {
         "type": "object",
         "additionalProperties": False,
@@ -45,7 +46,7 @@ class ClientSideProvider:
             "label": request.label,
         })
 
-    async def status(self, config: Mapping[str, Any],
-                     transaction_id: str) -> Signed | Pending | Failed:
+    async def status(self, config: Mapping[str, Any], transaction_id: str,
+                     state: Mapping[str, Any]) -> Signed | Pending | Failed:
         return Failed("awaiting-client", "The signature comes from the user's client.",
                       transaction_id)

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 
 from app.cases import service as cases
 from app.cases.endpoints import CaseActor, CaseReader
+from app.core.deps import Session
 from app.core.problems import Problem, not_found, problem_response
 from app.definitions.lifecycle import tenant_codes
 from app.identity.auth import CurrentPrincipal, ScopedSession
@@ -193,3 +194,20 @@ async def signature_file(access: CaseReader, case_id: uuid.UUID, signature_id: u
         raise not_found("signature-file", str(signature_id))
     return Response(row.signature, media_type="application/pkcs7-signature",
                     headers={"Content-Disposition": f'attachment; filename="{row.id}.p7s"'})
+
+
+# ---- a remote provider's callback (outside /api/v1: authenticated by the provider's HMAC) -----
+
+callbacks = APIRouter(tags=["signing"])
+
+
+@callbacks.post("/callbacks/signing/{tenant}/{signature_id}",
+                summary="A remote signing service reports a transaction's outcome (HMAC "
+                "authenticated; a duplicate or replay changes nothing)")
+async def signing_callback(tenant: str, signature_id: uuid.UUID, request: Request,
+                           session: Session) -> dict[str, str]:
+    body = await request.body()
+    status = await steps.callback(session, tenant_code=tenant, signature_id=signature_id,
+                                  headers={k.lower(): v for k, v in request.headers.items()},
+                                  body=body)
+    return {"status": status}

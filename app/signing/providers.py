@@ -79,6 +79,8 @@ class Pending:
     expires_at: datetime
     # What the caller needs to finish (shown by the API), e.g. the digest for a plug-in.
     instructions: Mapping[str, Any] = field(default_factory=dict)
+    # What the provider needs later to finish (stored with the request, never shown).
+    state: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,14 @@ class Failed:
     code: str
     reason: str
     transaction_id: str | None = None
+
+
+class ProviderUnavailable(Exception):
+    """The provider could not be reached or refused the request; nothing was signed."""
+
+
+class CallbackRejected(Exception):
+    """A callback that does not prove it comes from the provider (or comes too late)."""
 
 
 class ConfigError(ValueError):
@@ -101,6 +111,9 @@ class ConfigError(ValueError):
 class SigningProvider(Protocol):
     name: ClassVar[str]
     config_schema: ClassVar[Mapping[str, Any]]
+    # Whether the worker should ask ``status`` about pending transactions (a remote service
+    # that may also call back); a plug-in's signatures arrive through the API instead.
+    polled: ClassVar[bool]
 
     def check_config(self, config: Mapping[str, Any]) -> None:
         """Beyond the schema: refuse a configuration that cannot work (raise ConfigError)."""
@@ -111,8 +124,8 @@ class SigningProvider(Protocol):
     async def start(self, config: Mapping[str, Any],
                     request: SignRequest) -> Signed | Pending: ...
 
-    async def status(self, config: Mapping[str, Any],
-                     transaction_id: str) -> Signed | Pending | Failed: ...
+    async def status(self, config: Mapping[str, Any], transaction_id: str,
+                     state: Mapping[str, Any]) -> Signed | Pending | Failed: ...
 
 
 @cache

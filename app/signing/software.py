@@ -37,6 +37,7 @@ def _bytes(config: Mapping[str, Any]) -> tuple[bytes, bytes]:
 
 class SoftwareKeyProvider:
     name: ClassVar[str] = "pkcs12"
+    polled: ClassVar[bool] = False
     config_schema: ClassVar[Mapping[str, Any]] = {
         "type": "object",
         "required": ["pkcs12", "password"],
@@ -80,7 +81,7 @@ class SoftwareKeyProvider:
             is_pdf_sig=False, encap_content_info={"content_type": "data"})
         return Signed(cms=signed.dump(), transaction_id=str(uuid.uuid4()))
 
-    async def status(self, config: Mapping[str, Any],
-                     transaction_id: str) -> Signed | Pending | Failed:
+    async def status(self, config: Mapping[str, Any], transaction_id: str,
+                     state: Mapping[str, Any]) -> Signed | Pending | Failed:
         return Failed("unknown-transaction", "This provider signs at once; it has no "
                       "transactions to ask about.", transaction_id)

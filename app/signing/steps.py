@@ -30,16 +30,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cases import service as cases
 from app.cases.models import Case, CaseHistory
-from app.core.db import utcnow
+from app.core.db import Database, utcnow
 from app.core.problems import Problem, not_found
 from app.forms.models import Attachment, Submission
+from app.identity import principals
 from app.identity.callers import Principal
 from app.identity.models import User
 from app.signing import canonical, providers, verification
 from app.signing import service as configs
 from app.signing.models import CaseSignature
 from app.tenancy.models import Tenant
-from app.tenancy.scope import platform_read
+from app.tenancy.scope import TenantScope, apply_scope, platform_read
 
 
 def _problem(status: int, code: str, en: str, vi: str, **extra: Any) -> Problem:
@@ -107,18 +108,24 @@ class Begun:
 
 async def take_action(session: AsyncSession, *, principal: Principal, tenant: Tenant,
                       case_id: uuid.UUID, action: str, if_match: str | None,
-                      given: cases.ActionInput) -> Begun:
-    """Take an action; one that needs a signature asks for it first (see the module)."""
+                      given: cases.ActionInput, public_url: str) -> Begun:
+    """Take an action; one that needs a signature asks for it first (see the module).
+    ``public_url`` is where the platform is reached, for a provider's callback."""
     prepared = await cases.prepare_action(session, principal=principal, tenant=tenant,
                                           case_id=case_id, action=action, if_match=if_match,
                                           given=given, signed=True)
     if not prepared.workflow.actions[action].needs_signature:
         return Begun(await cases.commit_action(session, prepared), None)
-    return await _begin(session, prepared, principal=principal, tenant=tenant, given=given)
+    return await _begin(session, prepared, principal=principal, tenant=tenant, given=given,
+                        public_url=public_url)
+
+
+def callback_path(tenant: str, signature_id: uuid.UUID | str) -> str:
+    return f"/callbacks/signing/{tenant}/{signature_id}"
 
 
 async def _begin(session: AsyncSession, prepared: cases.Prepared, *, principal: Principal,
-                 tenant: Tenant, given: cases.ActionInput) -> Begun:
+                 tenant: Tenant, given: cases.ActionInput, public_url: str) -> Begun:
     action, case_id = prepared.outcome.action, prepared.case.id
     setup = await configs.effective(session, tenant)
     if setup is None:
@@ -137,15 +144,22 @@ async def _begin(session: AsyncSession, prepared: cases.Prepared, *, principal: 
         digest=canonical.digest(content).hex(), requested_by=principal.actor,
         requested_by_id=str(principal.id), requested_at=now,
         request={"fields": dict(given.fields), "comment": given.comment, "seat": given.seat,
-                 "signer": signer.attributes})
+                 "signer": signer.attributes, "home": str(principal.home_tenant_id)})
     request = providers.SignRequest(
         request_id=str(row.id), digest=canonical.digest(content),
         digest_algorithm=canonical.DIGEST_ALGORITHM, signer=signer,
-        label=f"{prepared.case.workflow_key}/{action} {case_id}")
-    started = await setup.provider.start(setup.row.config, request)
+        label=f"{prepared.case.workflow_key}/{action} {case_id}",
+        callback_url=public_url.rstrip("/") + callback_path(tenant.code, row.id))
+    try:
+        started = await setup.provider.start(setup.row.config, request)
+    except providers.ProviderUnavailable as exc:
+        raise _problem(502, "signing-provider-unavailable", f"The signing provider could not "
+                       f"start the signature: {exc}. Nothing was changed; try again.",
+                       "Nhà cung cấp ký số không phản hồi; chưa có gì thay đổi.") from None
     if isinstance(started, providers.Pending):
         row.transaction_id, row.expires_at = started.transaction_id, started.expires_at
         row.instructions = dict(started.instructions)
+        row.request = {**row.request, "provider_state": dict(started.state)}
         session.add(row)
         await session.flush()
         return Begun(None, row)
@@ -209,7 +223,7 @@ class Completion:
 
 async def complete(session: AsyncSession, *, principal: Principal, tenant: Tenant,
                    case_id: uuid.UUID, signature_id: uuid.UUID, cms: bytes) -> Completion:
-    """A signature for a pending request arrives (from the user's plug-in)."""
+    """A signature for a pending request arrives from the user's client (a plug-in)."""
     case = await cases.get(session, tenant, case_id, lock=True)
     row = await get(session, tenant, case_id, signature_id, lock=True)
     if row.requested_by_id != str(principal.id):
@@ -218,6 +232,14 @@ async def complete(session: AsyncSession, *, principal: Principal, tenant: Tenan
     if row.status != "pending":
         raise _problem(409, "signature-not-pending", f"This signature is {row.status}.",
                        "Yêu cầu ký không còn chờ.")
+    return await _finish(session, principal=principal, tenant=tenant, case=case, row=row,
+                         cms=cms)
+
+
+async def _finish(session: AsyncSession, *, principal: Principal, tenant: Tenant, case: Case,
+                  row: CaseSignature, cms: bytes) -> Completion:
+    """Verify ``cms`` for the locked pending ``row`` and, when it holds and the case is as
+    it was, take the action with it, all in the caller's transaction."""
     now = utcnow()
     if row.expires_at is not None and row.expires_at <= now:
         _fail(row, "expired", "The time to sign ran out.", status="expired")
@@ -231,18 +253,23 @@ async def complete(session: AsyncSession, *, principal: Principal, tenant: Tenan
                                               "Hồ sơ đã thay đổi sau khi yêu cầu ký."))
     setup = await configs.effective(session, tenant)
     content = _content(row.document)
+    # The signer is matched as they were known when the signature was asked for.
     verdict = await verification.verify(
         cms, content, setup.policy if setup else configs.policy_of({}), moment=now,
-        principal=(await signer_of(session, principal)).attributes)
+        principal=row.request.get("signer") or {})
     if not verdict.valid:
         _fail(row, "signature-invalid", "; ".join(r.en for r in verdict.reasons),
               verdict=verdict, cms=cms)
         return Completion(row, None, _refused_signature(verdict))
     given = cases.ActionInput(fields=row.request.get("fields") or {},
                               comment=row.request.get("comment"), seat=row.request.get("seat"))
-    prepared = await cases.prepare_action(
-        session, principal=principal, tenant=tenant, case_id=case_id, action=row.action,
-        if_match=cases.etag(case), given=given, signed=True)
+    try:
+        prepared = await cases.prepare_action(
+            session, principal=principal, tenant=tenant, case_id=case.id, action=row.action,
+            if_match=cases.etag(case), given=given, signed=True)
+    except Problem as refused:  # the signer may no longer take it (a grant was revoked)
+        _fail(row, refused.code, refused.detail or refused.title_en, verdict=verdict, cms=cms)
+        return Completion(row, None, refused)
     again = await _document(session, prepared, requested_by=row.document["requested_by"],
                             requested_at=datetime.fromisoformat(row.document["requested_at"]))
     if canonical.digest(_content(again)).hex() != row.digest:
@@ -255,6 +282,109 @@ async def complete(session: AsyncSession, *, principal: Principal, tenant: Tenan
     await session.flush()
     return Completion(row, await cases.commit_action(session, prepared,
                                                      signature_ref=str(row.id)), None)
+
+
+# ---- a remote provider's answer: a callback, or the worker's polling --------------------------
+
+
+async def _requester(session: AsyncSession, row: CaseSignature) -> Principal:
+    """The official who asked, as they are now, with their own scope applied to the session
+    (the platform acts for them; a revoked grant means the action is refused)."""
+    principal = await principals.load(session, uuid.UUID(row.requested_by_id),
+                                       uuid.UUID(row.request["home"]), client_id="")
+    await apply_scope(session, principal.scope())
+    return principal
+
+
+async def _settle(session: AsyncSession, row: CaseSignature,
+                  outcome: providers.Signed | providers.Pending | providers.Failed) -> str:
+    """Apply a provider's outcome to a pending row (under the platform scope)."""
+    if isinstance(outcome, providers.Pending):
+        if row.expires_at is not None and row.expires_at <= utcnow():
+            _fail(row, "expired", "The time to sign ran out.", status="expired")
+        return row.status
+    if isinstance(outcome, providers.Failed):
+        _fail(row, outcome.code, outcome.reason,
+              status="expired" if outcome.code == "expired" else "failed")
+        return row.status
+    tenant = (await session.execute(select(Tenant).where(Tenant.id == row.tenant_id))
+              ).scalar_one()
+    try:
+        principal = await _requester(session, row)
+    except Problem as gone:
+        await apply_scope(session, TenantScope.platform("signing"))
+        _fail(row, gone.code, "The official who asked can no longer act.")
+        return row.status
+    case = await cases.get(session, tenant, row.case_id, lock=True)
+    await _finish(session, principal=principal, tenant=tenant, case=case, row=row,
+                  cms=outcome.cms)
+    return row.status
+
+
+async def callback(session: AsyncSession, *, tenant_code: str, signature_id: uuid.UUID,
+                   headers: dict[str, str], body: bytes) -> str:
+    """A provider reports the outcome of a transaction. Unauthenticated, stale or foreign
+    callbacks are refused (401) before anything is read or written; a callback about a
+    signature already settled changes nothing (a duplicate or a replay)."""
+    await apply_scope(session, TenantScope.platform("signing callback"))
+    found = (await session.execute(
+        select(CaseSignature).join(Tenant, Tenant.id == CaseSignature.tenant_id)
+        .where(Tenant.code == tenant_code, CaseSignature.id == signature_id)
+        .with_for_update(of=CaseSignature))).scalar_one_or_none()
+    if found is None:
+        raise not_found("signature", str(signature_id))
+    tenant = (await session.execute(select(Tenant).where(Tenant.id == found.tenant_id))
+              ).scalar_one()
+    setup = await configs.effective(session, tenant)
+    handler = getattr(setup.provider, "callback", None) if setup else None
+    if setup is None or handler is None or setup.row.provider != found.provider:
+        raise _problem(404, "no-callbacks", "This signature's provider takes no callbacks.",
+                       "Nhà cung cấp này không gọi lại.")
+    try:
+        outcome = await handler(setup.row.config, headers, body, found.transaction_id or "",
+                                found.request.get("provider_state", {}))
+    except providers.CallbackRejected as exc:
+        raise Problem(401, "callback-rejected", "Lời gọi lại không hợp lệ", "Callback rejected",
+                      detail=str(exc)) from None
+    if found.status != "pending":
+        return found.status
+    return await _settle(session, found, outcome)
+
+
+async def poll(db: Database) -> dict[str, int]:
+    """Ask the remote providers about every pending transaction (the worker's round);
+    each row is settled in its own transaction."""
+    polled = [name for name, p in providers.available().items() if p.polled]
+    async with db.sessionmaker() as session, session.begin():
+        await apply_scope(session, TenantScope.platform("signing poll"))
+        keys = [(r.tenant_id, r.id) for r in (await session.execute(
+            select(CaseSignature).where(CaseSignature.status == "pending",
+                                        CaseSignature.provider.in_(polled)))).scalars()]
+    counts: dict[str, int] = {}
+    for tenant_id, signature_id in keys:
+        async with db.sessionmaker() as session, session.begin():
+            await apply_scope(session, TenantScope.platform("signing poll"))
+            row = (await session.execute(select(CaseSignature).where(
+                CaseSignature.tenant_id == tenant_id, CaseSignature.id == signature_id)
+                .with_for_update())).scalar_one()
+            if row.status != "pending":
+                continue
+            tenant = (await session.execute(select(Tenant).where(Tenant.id == tenant_id))
+                      ).scalar_one()
+            setup = await configs.effective(session, tenant)
+            if setup is None or setup.row.provider != row.provider:
+                outcome: Any = providers.Failed("unconfigured", "The unit's signing set-up "
+                                                "changed while the signature was awaited.")
+            else:
+                try:
+                    outcome = await setup.provider.status(
+                        setup.row.config, row.transaction_id or "",
+                        row.request.get("provider_state", {}))
+                except providers.ProviderUnavailable:
+                    continue  # asked again next round
+            status = await _settle(session, row, outcome)
+            counts[status] = counts.get(status, 0) + 1
+    return counts
 
 
 # ---- reading and re-checking ---------------------------------------------------------------------
