@@ -20,6 +20,7 @@ import pytest
 from pyhanko.sign import signers
 from sqlalchemy import text
 
+from app.signing import steps
 from app.signing.canonical import canonical_bytes, digest
 from tests.conftest import Backend
 from tests.pki import Identity, Pki, build
@@ -335,3 +336,22 @@ async def test_a_bad_signature_leaves_the_case_unchanged_and_says_why(
         where.cases(f"/{case_id}/signatures"), headers=where.reviewer.headers)).json()]
     assert statuses == ["failed"] * 8 + ["expired"]
 
+
+
+async def test_the_worker_expires_a_plug_in_request_nobody_answered(
+        client: httpx.AsyncClient, platform: Platform, backend: Backend, pki: Pki) -> None:
+    where = await office(platform, client)
+    assert (await configure(client, where.province, where.admin, plug_in(pki))).status_code == 200
+    case_id = await awaiting_signature(client, where)
+    pending = await begin(client, where, case_id)
+    await steps.poll(platform.app.state.db)
+    base = where.cases(f"/{case_id}/signatures/{pending['id']}")
+    assert (await client.get(base, headers=where.reviewer.headers)).json()["status"] == "pending"
+    await tamper(backend, "UPDATE case_signatures SET expires_at = :at WHERE id = :id",
+                 at=datetime(2000, 1, 1, tzinfo=UTC) if backend.is_postgresql
+                 else "2000-01-01 00:00:00.000000", id=row_id(backend, pending["id"]))
+    await steps.poll(platform.app.state.db)
+    expired = (await client.get(base, headers=where.reviewer.headers)).json()
+    assert (expired["status"], expired["failure"]["code"]) == ("expired", "expired")
+    assert (await read(client, where, case_id, where.officer)).json()["state"]["name"] == (
+        "trinh_ky")

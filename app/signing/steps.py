@@ -352,14 +352,17 @@ async def callback(session: AsyncSession, *, tenant_code: str, signature_id: uui
 
 
 async def poll(db: Database) -> dict[str, int]:
-    """Ask the remote providers about every pending transaction (the worker's round);
-    each row is settled in its own transaction."""
+    """Ask the remote providers about every pending transaction, and expire requests whose
+    time ran out (the worker's round); each row is settled in its own transaction."""
     polled = [name for name, p in providers.available().items() if p.polled]
+    now = utcnow()
     async with db.sessionmaker() as session, session.begin():
         await apply_scope(session, TenantScope.platform("signing poll"))
         keys = [(r.tenant_id, r.id) for r in (await session.execute(
-            select(CaseSignature).where(CaseSignature.status == "pending",
-                                        CaseSignature.provider.in_(polled)))).scalars()]
+            select(CaseSignature).where(
+                CaseSignature.status == "pending",
+                CaseSignature.provider.in_(polled) | (CaseSignature.expires_at <= now)))
+        ).scalars()]
     counts: dict[str, int] = {}
     for tenant_id, signature_id in keys:
         async with db.sessionmaker() as session, session.begin():
@@ -372,8 +375,10 @@ async def poll(db: Database) -> dict[str, int]:
             tenant = (await session.execute(select(Tenant).where(Tenant.id == tenant_id))
                       ).scalar_one()
             setup = await configs.effective(session, tenant)
-            if setup is None or setup.row.provider != row.provider:
-                outcome: Any = providers.Failed("unconfigured", "The unit's signing set-up "
+            if row.provider not in polled:  # a plug-in's signature never came
+                outcome: Any = providers.Pending(row.transaction_id or "", now)
+            elif setup is None or setup.row.provider != row.provider:
+                outcome = providers.Failed("unconfigured", "The unit's signing set-up "
                                                 "changed while the signature was awaited.")
             else:
                 try:
