@@ -115,9 +115,9 @@ def read_signed_document(world: World, victim: str) -> Attack:
     return Attack("GET", _signed(world, victim, "/document"))
 
 
-@isolation_case("GET", SIGNATURES + "/{signature_id}/cms")
+@isolation_case("GET", SIGNATURES + "/{signature_id}/signature")
 def read_signature_file(world: World, victim: str) -> Attack:
-    return Attack("GET", _signed(world, victim, "/cms"))
+    return Attack("GET", _signed(world, victim, "/signature"))
 
 
 @isolation_case("POST", SIGNATURES + "/{signature_id}/verify")

@@ -139,7 +139,7 @@ async def test_a_sealed_step_completes_at_once_and_verifies_independently(
 
     base = where.cases(f"/{case_id}/signatures/{signature['id']}")
     document = (await client.get(f"{base}/document", headers=where.officer.headers)).content
-    cms = (await client.get(f"{base}/cms", headers=where.officer.headers)).content
+    cms = (await client.get(f"{base}/signature", headers=where.officer.headers)).content
     assert digest(document).hex() == signature["digest"]
     signed_data = json.loads(document)
     assert signed_data["data"]["so_giay_chung_nhan"] == "01A8012345"
@@ -355,3 +355,123 @@ async def test_the_worker_expires_a_plug_in_request_nobody_answered(
     assert (expired["status"], expired["failure"]["code"]) == ("expired", "expired")
     assert (await read(client, where, case_id, where.officer)).json()["state"]["name"] == (
         "trinh_ky")
+
+
+# ---- JWS with x5c ----------------------------------------------------------------------------
+
+
+def joserfc_verifies(token: bytes, document: bytes) -> dict[str, Any]:
+    """Verify a JWS with joserfc (not the platform's code): the key is the x5c leaf's, and
+    the payload must name the document's digest."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    from joserfc import jws as joserfc_jws
+    from joserfc.jwk import RSAKey
+    from joserfc.jws import JWSRegistry
+
+    header = json.loads(base64.urlsafe_b64decode(token.split(b".")[0] + b"=="))
+    leaf = x509.load_der_x509_certificate(base64.b64decode(header["x5c"][0]))
+    key = RSAKey.import_key(leaf.public_key().public_bytes(
+        Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
+    registry = JWSRegistry(algorithms=["RS256"])
+    registry.max_header_length = 16_384  # an x5c chain is far longer than joserfc's default
+    payload: dict[str, Any] = json.loads(
+        joserfc_jws.deserialize_compact(token, key, registry=registry).payload)
+    assert payload["digest"] == digest(document).hex()
+    return payload
+
+
+def plug_in_jws(identity: Identity, payload_b64url: str) -> str:
+    """What a plug-in does for a JWS set-up: sign the payload handed out, with x5c."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    chain = [c.public_bytes(Encoding.DER) for c in (identity.certificate, *identity.chain)]
+    header = base64.urlsafe_b64encode(json.dumps(
+        {"alg": "RS256", "x5c": [base64.b64encode(c).decode() for c in chain]}).encode()
+    ).rstrip(b"=").decode()
+    signing_input = f"{header}.{payload_b64url}".encode()
+    value = identity.key.sign(signing_input, padding.PKCS1v15(),  # type: ignore[call-arg]
+                              hashes.SHA256())  # type: ignore[arg-type]
+    return f"{header}.{payload_b64url}." + base64.urlsafe_b64encode(value).rstrip(
+        b"=").decode()
+
+
+async def test_jws_signatures_verify_independently_and_detect_a_change(
+        client: httpx.AsyncClient, platform: Platform, pki: Pki) -> None:
+    from joserfc.errors import BadSignatureError
+
+    where = await office(platform, client)
+    assert (await configure(client, where.province, where.admin,
+                            {**seal(pki), "format": "jws"})).status_code == 200
+    case_id = await awaiting_signature(client, where)
+    signed = await sign_step(client, where, case_id)
+    assert signed.status_code == 200, signed.text
+    [signature] = (await client.get(where.cases(f"/{case_id}/signatures"),
+                                    headers=where.officer.headers)).json()
+    base = where.cases(f"/{case_id}/signatures/{signature['id']}")
+    document = (await client.get(f"{base}/document", headers=where.officer.headers)).content
+    token = await client.get(f"{base}/signature", headers=where.officer.headers)
+    assert token.headers["content-type"] == "application/jose"
+    assert joserfc_verifies(token.content, document)["type"].endswith("signed-step+json")
+    head, body, value = token.content.split(b".")
+    forged = json.loads(base64.urlsafe_b64decode(body + b"=="))
+    forged["digest"] = "0" * 64
+    forged_body = base64.urlsafe_b64encode(json.dumps(forged).encode()).rstrip(b"=")
+    with pytest.raises(BadSignatureError):
+        joserfc_verifies(b".".join((head, forged_body, value)), document)
+    recheck = (await client.post(f"{base}/verify", headers=where.officer.headers)).json()
+    assert (recheck["valid"], recheck["matches_case"]) == (True, True)
+
+    # A plug-in returning a JWS, and one that signed something else.
+    assert (await configure(client, where.province, where.admin,
+                            {**plug_in(pki), "format": "jws"})).status_code == 200
+    case_id = await awaiting_signature(client, where)
+    me = pki.person(f"CCCD:{where.reviewer.client_id}")
+    pending = await begin(client, where, case_id)
+    assert pending["instructions"]["format"] == "jws"
+    wrong = plug_in_jws(me, base64.urlsafe_b64encode(b'{"digest":"00"}').rstrip(b"=").decode())
+    refused = await send(client, where, case_id, pending["id"], wrong)
+    assert [e["code"] for e in refused.json()["errors"]] == ["digest-mismatch"]
+    pending = await begin(client, where, case_id)
+    done = await send(client, where, case_id, pending["id"],
+                      plug_in_jws(me, pending["instructions"]["payload"]))
+    assert done.status_code == 200, done.text
+    assert (await read(client, where, case_id, where.officer)).json()["state"]["name"] == "da_cap"
+
+
+@pytest.mark.parametrize("form", ["cms", "jws"])
+async def test_each_reason_a_signature_fails_is_named(form: str, pki: Pki) -> None:
+    """The verifier alone (no API): each bad certificate gives its own reason, in both
+    formats, and a good one passes."""
+    from app.signing import jws as jws_format
+    from app.signing import verification
+
+    content = b'{"case":"x"}'
+    policy = verification.Policy(
+        trust_anchors=verification.parse_certificates([pki.root.pem]), revocation="soft-fail",
+        crls=verification.parse_crls([pki.crl_pem]),
+        signer_match=verification.SignerMatch("UID", "external_id", ("CCCD:",)))
+    me = {"external_id": "001099012345"}
+
+    async def signed(identity: Identity) -> bytes:
+        if form == "cms":
+            return base64.b64decode(await plug_in_cms(identity, base64.b64encode(
+                digest(content)).decode()))
+        payload = base64.urlsafe_b64encode(jws_format.payload(digest(content))).rstrip(b"=")
+        return plug_in_jws(identity, payload.decode()).encode()
+
+    expectations = [(pki.signer, []), (pki.expired, ["certificate-expired"]),
+                    (pki.revoked, ["certificate-revoked"]), (pki.wrong_usage, ["key-usage"]),
+                    (pki._signer("Lạ", "CCCD:001099012345", issuer=pki.other_root),
+                     ["untrusted"]),
+                    (pki.person("CCCD:079000000001"), ["signer-mismatch"])]
+    for identity, reasons in expectations:
+        verdict = await verification.verify_any(await signed(identity), content, policy,
+                                                moment=datetime.now(UTC), principal=me)
+        assert [r.code for r in verdict.reasons] == reasons, identity.certificate.subject
+        assert verdict.valid is not reasons
+    other = await verification.verify_any(await signed(pki.signer), b'{"case":"y"}', policy,
+                                          moment=datetime.now(UTC), principal=me)
+    assert [r.code for r in other.reasons] == ["digest-mismatch"]

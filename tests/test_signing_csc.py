@@ -20,7 +20,14 @@ from tests.csc_simulator import CALLBACK_SECRET, CLIENT_ID, CLIENT_SECRET, Callb
 from tests.pki import Pki
 from tests.platform import Platform
 from tests.test_cases import Office, office, read
-from tests.test_signing import awaiting_signature, configure, openssl_verifies, pki, sign_step
+from tests.test_signing import (
+    awaiting_signature,
+    configure,
+    joserfc_verifies,
+    openssl_verifies,
+    pki,
+    sign_step,
+)
 
 __all__ = ["pki"]  # the session's test PKI fixture
 
@@ -86,7 +93,7 @@ async def test_the_user_confirms_and_the_callback_completes_the_step_once(
 
     base = where.cases(f"/{case_id}/signatures/{signature['id']}")
     document = (await client.get(f"{base}/document", headers=where.officer.headers)).content
-    cms = (await client.get(f"{base}/cms", headers=where.officer.headers)).content
+    cms = (await client.get(f"{base}/signature", headers=where.officer.headers)).content
     assert openssl_verifies(tmp_path, document, cms, pki.root.pem)
 
     history = (await client.get(where.cases(f"/{case_id}/history"),
@@ -178,3 +185,17 @@ async def test_an_unreachable_service_changes_nothing(
     refused = await sign_step(client, where, case_id)
     assert refused.status_code == 502 and "credentials" in refused.json()["detail"]
 
+
+
+async def test_a_remote_service_signs_a_jws_as_well(
+        client: httpx.AsyncClient, platform: Platform, pki: Pki, csc: CscSimulator) -> None:
+    where, case_id = await ready(client, platform, pki, csc)
+    assert (await configure(client, where.province, where.admin,
+                            {**remote(pki, csc), "format": "jws"})).status_code == 200
+    signature = (await sign_step(client, where, case_id)).json()
+    csc.confirm(signature["transaction_id"])
+    assert (await deliver(client, csc.callbacks[-1])).json() == {"status": "completed"}
+    base = where.cases(f"/{case_id}/signatures/{signature['id']}")
+    document = (await client.get(f"{base}/document", headers=where.officer.headers)).content
+    token = (await client.get(f"{base}/signature", headers=where.officer.headers)).content
+    joserfc_verifies(token, document)

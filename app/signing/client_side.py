@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 from app.core.db import utcnow
+from app.signing import jws
 from app.signing.canonical import DIGEST_ALGORITHM
 from app.signing.providers import CertificateInfo, Failed, Pending, Signed, Signer, SignRequest
 
@@ -39,12 +40,16 @@ class ClientSideProvider:
 
     async def start(self, config: Mapping[str, Any], request: SignRequest) -> Signed | Pending:
         expires = utcnow() + timedelta(seconds=config.get("expires_in_seconds", 900))
-        return Pending(transaction_id=request.request_id, expires_at=expires, instructions={
+        instructions: dict[str, Any] = {
             "digest": base64.b64encode(request.digest).decode(),
-            "digest_algorithm": DIGEST_ALGORITHM,
-            "format": "cms-detached",
-            "label": request.label,
-        })
+            "digest_algorithm": DIGEST_ALGORITHM, "label": request.label}
+        if request.format == "jws":  # sign this payload as a compact JWS with x5c
+            instructions.update(format="jws", alg="RS256", payload=base64.urlsafe_b64encode(
+                jws.payload(request.digest)).rstrip(b"=").decode())
+        else:  # sign the digest as a detached CMS
+            instructions["format"] = "cms-detached"
+        return Pending(transaction_id=request.request_id, expires_at=expires,
+                       instructions=instructions)
 
     async def status(self, config: Mapping[str, Any], transaction_id: str,
                      state: Mapping[str, Any]) -> Signed | Pending | Failed:

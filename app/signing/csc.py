@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import httpx
 
 from app.core.db import utcnow
-from app.signing import cms
+from app.signing import cms, jws
 from app.signing.providers import (
     CallbackRejected,
     CertificateInfo,
@@ -132,15 +132,22 @@ class RemoteSigningProvider:
     async def start(self, config: Mapping[str, Any], request: SignRequest) -> Signed | Pending:
         credential, chain = await self._credential(config, request.signer,
                                                    request.credential_id)
-        prepared = await cms.prepare(chain[0], chain, request.digest)
+        state: dict[str, Any] = {"chain": [base64.b64encode(c).decode() for c in chain],
+                                 "format": request.format}
+        if request.format == "jws":
+            signing_input = jws.signing_input(chain, request.digest)
+            to_sign = jws.hash_to_sign(signing_input)
+            state["signing_input"] = signing_input.decode()
+        else:
+            prepared = await cms.prepare(chain[0], chain, request.digest)
+            to_sign = prepared.hash
+            state["signed_attributes"] = base64.b64encode(prepared.signed_attributes).decode()
         expires = config.get("expires_in_seconds", 300)
         answer = await self._json(config, "signatures/signHash", {
-            "credentialID": credential, "hashes": [base64.b64encode(prepared.hash).decode()],
+            "credentialID": credential, "hashes": [base64.b64encode(to_sign).decode()],
             "hashAlgorithmOID": cms.HASH_OID, "signAlgo": cms.SIGN_ALGO_OID,
             "operationMode": "A", "validity_period": expires,
             "response_uri": request.callback_url, "clientData": request.label})
-        state = {"chain": [base64.b64encode(c).decode() for c in chain],
-                 "signed_attributes": base64.b64encode(prepared.signed_attributes).decode()}
         if answer.get("signatures"):  # a service that signs at once
             return await self._signed(state, answer["signatures"][0], answer.get("responseID"))
         return Pending(transaction_id=str(answer["responseID"]),
@@ -155,9 +162,11 @@ class RemoteSigningProvider:
             value = base64.b64decode(value_b64, validate=True)
         except (binascii.Error, ValueError):
             value = b""
+        if state.get("format") == "jws":
+            return Signed(jws.compact(state["signing_input"].encode(), value), transaction_id)
         built = await cms.assemble(chain[0], chain, base64.b64decode(state["signed_attributes"]),
                                    value)
-        return Signed(cms=built, transaction_id=transaction_id)
+        return Signed(built, transaction_id=transaction_id)
 
     async def status(self, config: Mapping[str, Any], transaction_id: str,
                      state: Mapping[str, Any]) -> Signed | Pending | Failed:

@@ -65,7 +65,7 @@ def _config_out(row: SigningConfig, code: str | None) -> SigningConfigOut:
         tenant=code, provider=row.provider, config=service.redacted(row.provider, row.config),
         trust_anchors=[_anchor(p) for p in row.policy.get("trust_anchors", [])],
         revocation=revocation, signer_match=row.policy.get("signer_match"),
-        updated_at=row.updated_at)
+        format=row.policy.get("format", "cms"), updated_at=row.updated_at)
 
 
 async def _view(session: ScopedSession, access: Access) -> SigningView:
@@ -140,12 +140,16 @@ async def read_signature(access: CaseReader, case_id: uuid.UUID, signature_id: u
 async def send_signature(access: CaseActor, case_id: uuid.UUID, signature_id: uuid.UUID,
                          body: SignatureIn, session: ScopedSession, request: Request,
                          response: Response) -> SignatureOut | JSONResponse:
-    try:
-        cms = base64.b64decode(body.signature, validate=True)
-    except (binascii.Error, ValueError):
-        raise Problem(422, "validation-failed", "Dữ liệu không hợp lệ", "Invalid request",
-                      detail="The signature must be base64.",
-                      errors=[{"pointer": "/signature", "detail": "not base64"}]) from None
+    if body.signature.count(".") == 2 and body.signature.startswith("ey"):
+        cms = body.signature.encode()  # a compact JWS
+    else:
+        try:
+            cms = base64.b64decode(body.signature, validate=True)
+        except (binascii.Error, ValueError):
+            raise Problem(422, "validation-failed", "Dữ liệu không hợp lệ", "Invalid request",
+                          detail="The signature must be a base64 CMS or a compact JWS.",
+                          errors=[{"pointer": "/signature", "detail": "neither base64 nor "
+                                   "a compact JWS"}]) from None
     done = await steps.complete(session, principal=access.principal, tenant=access.tenant,
                                 case_id=case_id, signature_id=signature_id, cms=cms)
     if done.problem is not None:  # the refusal is recorded; the case is unchanged
@@ -184,16 +188,19 @@ async def signed_document(access: CaseReader, case_id: uuid.UUID, signature_id: 
                     headers={"Content-Disposition": f'attachment; filename="{row.id}.json"'})
 
 
-@router.get(SIGNATURES + "/{signature_id}/cms", response_class=Response,
-            summary="The detached CMS signature (DER), for any CMS tool to verify against "
-            "the document")
+@router.get(SIGNATURES + "/{signature_id}/signature", response_class=Response,
+            summary="The signature itself: a detached CMS (.p7s, DER) or a compact JWS, for "
+            "any tool to verify against the document")
 async def signature_file(access: CaseReader, case_id: uuid.UUID, signature_id: uuid.UUID,
                          session: ScopedSession) -> Response:
     row = await _evidence(session, access, case_id, signature_id)
     if row.signature is None:
         raise not_found("signature-file", str(signature_id))
-    return Response(row.signature, media_type="application/pkcs7-signature",
-                    headers={"Content-Disposition": f'attachment; filename="{row.id}.p7s"'})
+    cms = row.signature[:1] == b"\x30"
+    return Response(row.signature,
+                    media_type="application/pkcs7-signature" if cms else "application/jose",
+                    headers={"Content-Disposition": f'attachment; filename="{row.id}.'
+                             f'{"p7s" if cms else "jws"}"'})
 
 
 # ---- a remote provider's callback (outside /api/v1: authenticated by the provider's HMAC) -----

@@ -54,7 +54,9 @@ class CertificateInfo:
 
 @dataclass(frozen=True)
 class SignRequest:
-    """A digest to sign, and what a signer sees about it (never the document itself)."""
+    """A digest to sign, and what a signer sees about it (never the document itself).
+    ``format``: ``cms`` (a detached CAdES-BES signature over the digest) or ``jws`` (a
+    compact JWS with ``x5c`` whose payload names the digest, :mod:`app.signing.jws`)."""
 
     request_id: str
     digest: bytes
@@ -63,13 +65,14 @@ class SignRequest:
     label: str
     credential_id: str | None = None
     callback_url: str | None = None
+    format: str = "cms"
 
 
 @dataclass(frozen=True)
 class Signed:
-    """A detached CMS signature (DER ContentInfo) over the request's digest."""
+    """The signature in the requested format: CMS (DER ContentInfo) or a compact JWS."""
 
-    cms: bytes
+    signature: bytes
     transaction_id: str | None = None
 
 

@@ -48,6 +48,9 @@ class SigningConfigIn(BaseModel):
                                      description="PEM root certificates a signer must chain to.")
     revocation: RevocationIn = Field(default_factory=RevocationIn)
     signer_match: SignerMatchIn | None = None
+    format: Literal["cms", "jws"] = Field(
+        default="cms", description="cms: a detached CAdES-BES signature; jws: a compact JWS "
+        "with the certificate chain in x5c, over the document's digest.")
 
 
 class AnchorOut(BaseModel):
@@ -64,6 +67,7 @@ class SigningConfigOut(BaseModel):
     trust_anchors: list[AnchorOut]
     revocation: dict[str, Any]
     signer_match: dict[str, Any] | None
+    format: str
     updated_at: datetime
 
 
@@ -118,7 +122,8 @@ class SignatureIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     signature: str = Field(max_length=2_000_000, description="The detached CMS signature "
-                           "(DER, base64) over the digest handed out.")
+                           "(DER, base64) over the digest handed out, or the compact JWS over "
+                           "the payload handed out.")
 
 
 class RecheckOut(BaseModel):

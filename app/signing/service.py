@@ -44,6 +44,11 @@ class Effective:
     def policy(self) -> verification.Policy:
         return policy_of(self.row.policy)
 
+    @property
+    def format(self) -> str:
+        """``cms`` (detached CAdES-BES) or ``jws`` (compact JWS with ``x5c``)."""
+        return str(self.row.policy.get("format", "cms"))
+
 
 def policy_of(stored: Mapping[str, Any]) -> verification.Policy:
     revocation = stored.get("revocation") or {}
@@ -132,7 +137,7 @@ async def replace_own(session: AsyncSession, *, caller: Caller, tenant: Tenant,
                                        "config": redacted(row.provider, row.config),
                                        "policy": row.policy}
     policy = {"trust_anchors": body["trust_anchors"], "revocation": body["revocation"],
-              "signer_match": body["signer_match"]}
+              "signer_match": body["signer_match"], "format": body["format"]}
     now = utcnow()
     if row is None:
         row = SigningConfig(tenant_id=tenant.id, provider=body["provider"],

@@ -13,15 +13,19 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
 from pyhanko.sign import signers
 
+from app.signing import jws
 from app.signing.canonical import DIGEST_ALGORITHM
 from app.signing.providers import (
     CertificateInfo,
     ConfigError,
     Failed,
     Pending,
+    ProviderUnavailable,
     Signed,
     Signer,
     SignRequest,
@@ -76,10 +80,19 @@ class SoftwareKeyProvider:
                                 not_after=validity["not_after"].native)]
 
     async def start(self, config: Mapping[str, Any], request: SignRequest) -> Signed | Pending:
+        if request.format == "jws":
+            data, password = _bytes(config)
+            key, certificate, others = pkcs12.load_key_and_certificates(data, password)
+            if not isinstance(key, rsa.RSAPrivateKey) or certificate is None:
+                raise ProviderUnavailable("JWS signing needs an RSA key with its certificate")
+            chain = [c.public_bytes(Encoding.DER) for c in (certificate, *others)]
+            signing_input = jws.signing_input(chain, request.digest)
+            value = key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+            return Signed(jws.compact(signing_input, value), transaction_id=str(uuid.uuid4()))
         signed = await self._signer(config).async_sign(
             data_digest=request.digest, digest_algorithm=DIGEST_ALGORITHM, use_pades=True,
             is_pdf_sig=False, encap_content_info={"content_type": "data"})
-        return Signed(cms=signed.dump(), transaction_id=str(uuid.uuid4()))
+        return Signed(signed.dump(), transaction_id=str(uuid.uuid4()))
 
     async def status(self, config: Mapping[str, Any], transaction_id: str,
                      state: Mapping[str, Any]) -> Signed | Pending | Failed:

@@ -144,11 +144,12 @@ async def _begin(session: AsyncSession, prepared: cases.Prepared, *, principal: 
         digest=canonical.digest(content).hex(), requested_by=principal.actor,
         requested_by_id=str(principal.id), requested_at=now,
         request={"fields": dict(given.fields), "comment": given.comment, "seat": given.seat,
-                 "signer": signer.attributes, "home": str(principal.home_tenant_id)})
+                 "signer": signer.attributes, "home": str(principal.home_tenant_id),
+                 "format": setup.format})
     request = providers.SignRequest(
         request_id=str(row.id), digest=canonical.digest(content),
         digest_algorithm=canonical.DIGEST_ALGORITHM, signer=signer,
-        label=f"{prepared.case.workflow_key}/{action} {case_id}",
+        label=f"{prepared.case.workflow_key}/{action} {case_id}", format=setup.format,
         callback_url=public_url.rstrip("/") + callback_path(tenant.code, row.id))
     try:
         started = await setup.provider.start(setup.row.config, request)
@@ -163,11 +164,11 @@ async def _begin(session: AsyncSession, prepared: cases.Prepared, *, principal: 
         session.add(row)
         await session.flush()
         return Begun(None, row)
-    verdict = await verification.verify(started.cms, content, setup.policy, moment=now,
-                                        principal=signer.attributes)
+    verdict = await verification.verify_any(started.signature, content, setup.policy,
+                                            moment=now, principal=signer.attributes)
     if not verdict.valid:
         raise _refused_signature(verdict)
-    _complete(row, started.cms, verdict, now, started.transaction_id)
+    _complete(row, started.signature, verdict, now, started.transaction_id)
     session.add(row)
     await session.flush()
     return Begun(await cases.commit_action(session, prepared, signature_ref=str(row.id)), row)
@@ -254,7 +255,7 @@ async def _finish(session: AsyncSession, *, principal: Principal, tenant: Tenant
     setup = await configs.effective(session, tenant)
     content = _content(row.document)
     # The signer is matched as they were known when the signature was asked for.
-    verdict = await verification.verify(
+    verdict = await verification.verify_any(
         cms, content, setup.policy if setup else configs.policy_of({}), moment=now,
         principal=row.request.get("signer") or {})
     if not verdict.valid:
@@ -317,7 +318,7 @@ async def _settle(session: AsyncSession, row: CaseSignature,
         return row.status
     case = await cases.get(session, tenant, row.case_id, lock=True)
     await _finish(session, principal=principal, tenant=tenant, case=case, row=row,
-                  cms=outcome.cms)
+                  cms=outcome.signature)
     return row.status
 
 
@@ -421,7 +422,7 @@ async def recheck(session: AsyncSession, tenant: Tenant, case: Case,
     content = _content(row.document)
     intact = canonical.digest(content).hex() == row.digest
     setup = await configs.effective(session, tenant)
-    verdict = await verification.verify(
+    verdict = await verification.verify_any(
         row.signature, content, setup.policy if setup else configs.policy_of({}),
         moment=row.completed_at)
     mismatches: list[str] = []

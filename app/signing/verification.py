@@ -32,8 +32,19 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko.sign.validation.generic_cms import async_validate_detached_cms
 from pyhanko.sign.validation.settings import KeyUsageConstraints
-from pyhanko_certvalidator import ValidationContext
-from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError
+from pyhanko_certvalidator import CertificateValidator, ValidationContext
+from pyhanko_certvalidator.errors import (
+    ExpiredError,
+    InsufficientRevinfoError,
+    InvalidCertificateError,
+    NotYetValidError,
+    PathBuildingError,
+    PathValidationError,
+    RevokedError,
+    ValidationError,
+)
+
+from app.signing import jws
 
 # pyHanko logs every failed path search with a traceback; the verdict already says why.
 logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
@@ -205,6 +216,56 @@ async def verify(cms_der: bytes, content: bytes, policy: Policy, *, moment: date
                    signer_subject=certificate.subject.human_friendly,
                    certificate_serial=format(certificate.serial_number, "x"),
                    signing_time=status.signer_reported_dt, chain=chain)
+
+
+async def verify_jws(token: bytes, content: bytes, policy: Policy, *, moment: datetime,
+                     principal: Mapping[str, str | None] | None = None) -> Verdict:
+    """Check a compact JWS (``x5c`` chain) over the digest of ``content``: the same checks
+    as a CMS signature (see the module docstring)."""
+    import hashlib
+
+    parsed = jws.parse(token)
+    if parsed is None:
+        return Verdict(False, (MALFORMED,), moment)
+    leaf = _certificate(parsed.chain[0])
+    reasons: list[Reason] = []
+    if parsed.payload != jws.payload(hashlib.sha256(content).digest()):
+        reasons.append(NOT_INTACT)
+    elif not jws.signature_holds(parsed):
+        reasons.append(BAD_SIGNATURE)
+    else:
+        validator = CertificateValidator(
+            leaf, intermediate_certs=[_certificate(c) for c in parsed.chain[1:]],
+            validation_context=_context(policy, moment))
+        try:
+            path = await validator.async_validate_usage(  # type: ignore[no-untyped-call]
+                {"non_repudiation"})
+        except RevokedError:
+            reasons.append(REVOKED)
+        except (ExpiredError, NotYetValidError):
+            reasons.append(EXPIRED)
+        except InsufficientRevinfoError:
+            reasons.append(NO_REVOCATION_INFO)
+        except InvalidCertificateError:
+            reasons.append(KEY_USAGE)
+        except (PathBuildingError, PathValidationError, ValidationError):
+            reasons.append(UNTRUSTED)
+        else:
+            parsed.chain[:] = [c.dump() for c in reversed(list(
+                path.iter_certs(include_root=True)))]
+    if (policy.signer_match is not None and principal is not None
+            and not signer_matches(leaf, policy.signer_match, principal)):
+        reasons.append(SIGNER_MISMATCH)
+    return Verdict(not reasons, tuple(reasons), moment, signer_subject=leaf.subject.human_friendly,
+                   certificate_serial=format(leaf.serial_number, "x"), chain=tuple(parsed.chain))
+
+
+async def verify_any(signature: bytes, content: bytes, policy: Policy, *, moment: datetime,
+                     principal: Mapping[str, str | None] | None = None) -> Verdict:
+    """A CMS (DER) or a compact JWS, told apart by their first byte."""
+    if signature[:1] == b"\x30":  # a DER SEQUENCE
+        return await verify(signature, content, policy, moment=moment, principal=principal)
+    return await verify_jws(signature, content, policy, moment=moment, principal=principal)
 
 
 def _parse(pems: Sequence[str], load: Callable[[bytes], Any]) -> tuple[bytes, ...]:
