@@ -23,11 +23,13 @@ SIGNATURES = "/api/v1/tenants/{tenant}/cases/{case_id}/signatures"
 
 
 def _set_up(pki: Pki, provider: str) -> dict[str, Any]:
-    if provider == "client":
-        return {"provider": "client", "trust_anchors": [pki.root.pem]}
+    """A set-up with a seal: the victims' ``ky_duyet`` step issues a sealed receipt."""
     p12 = base64.b64encode(pki.signer.pkcs12(b"pw")).decode()
-    return {"provider": "pkcs12", "trust_anchors": [pki.root.pem],
-            "config": {"pkcs12": p12, "password": "pw"}}
+    body: dict[str, Any] = {"provider": provider, "trust_anchors": [pki.root.pem],
+                            "seal": {"pkcs12": p12, "password": "pw"}}
+    if provider == "pkcs12":
+        body["config"] = {"pkcs12": p12, "password": "pw"}
+    return body
 
 
 async def _to_signing_step(http: httpx.AsyncClient, tenant: str, admin: Credentials,
@@ -118,6 +120,11 @@ def read_signed_document(world: World, victim: str) -> Attack:
 @isolation_case("GET", SIGNATURES + "/{signature_id}/signature")
 def read_signature_file(world: World, victim: str) -> Attack:
     return Attack("GET", _signed(world, victim, "/signature"))
+
+
+@isolation_case("GET", SIGNATURES + "/{signature_id}/receipt")
+def read_receipt(world: World, victim: str) -> Attack:
+    return Attack("GET", _signed(world, victim, "/receipt"))
 
 
 @isolation_case("POST", SIGNATURES + "/{signature_id}/verify")

@@ -45,7 +45,8 @@ def workflow(key: str, form: str) -> dict[str, Any]:
                      "roles": ["reviewer"], "guard": {"required": ["tieu_de"]}},
                     {"name": "ky_duyet", "title": TEXT, "from": "xu_ly", "to": "xong",
                      "roles": ["tenant_admin"],
-                     "signature": {"required": True, "role": "tenant_admin"}}],
+                     "signature": {"required": True, "role": "tenant_admin",
+                                   "receipt": True}}],
     }
 
 

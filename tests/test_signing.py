@@ -26,6 +26,7 @@ from tests.conftest import Backend
 from tests.pki import Identity, Pki, build
 from tests.platform import Credentials, Platform
 from tests.test_cases import Office, act, office, read, submit
+from tests.test_workflows import catalogue
 
 CERTIFICATE_NUMBER = {"fields": {"so_giay_chung_nhan": "01A8012345"}}
 
@@ -475,3 +476,69 @@ async def test_each_reason_a_signature_fails_is_named(form: str, pki: Pki) -> No
     other = await verification.verify_any(await signed(pki.signer), b'{"case":"y"}', policy,
                                           moment=datetime.now(UTC), principal=me)
     assert [r.code for r in other.reasons] == ["digest-mismatch"]
+
+
+# ---- a sealed PDF receipt of a step that issues a document -------------------------------------
+
+
+def issuing_workflow() -> dict[str, Any]:
+    """The household-business workflow, where granting the certificate issues a receipt."""
+    definition = catalogue("ho-kinh-doanh")
+    grant = next(a for a in definition["actions"] if a["name"] == "cap_giay_chung_nhan")
+    grant["signature"]["receipt"] = True
+    return definition
+
+
+async def pdf_status(receipt: bytes, anchor: Identity) -> Any:
+    """pyHanko's own PDF validator, as any verifier would run it."""
+    import io
+
+    from asn1crypto import x509 as asn1_x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import async_validate_pdf_signature
+    from pyhanko_certvalidator import ValidationContext
+
+    [embedded] = PdfFileReader(io.BytesIO(receipt)).embedded_signatures
+    root = asn1_x509.Certificate.load(anchor.certificate.public_bytes(Encoding.DER))
+    return await async_validate_pdf_signature(embedded, ValidationContext(
+        trust_roots=[root], allow_fetching=False))
+
+
+async def test_a_step_that_issues_a_document_gets_a_sealed_pdf_receipt(
+        client: httpx.AsyncClient, platform: Platform, pki: Pki) -> None:
+    where = await office(platform, client, issuing_workflow())
+    assert (await configure(client, where.province, where.admin, seal(pki))).status_code == 200
+    case_id = await awaiting_signature(client, where)
+    refused = await sign_step(client, where, case_id)
+    assert (refused.status_code, refused.json()["code"]) == (409, "seal-not-configured")
+
+    organisation = pki.person("MST:0100109106", name="Ủy ban nhân dân xã")
+    sealed = {**seal(pki), "seal": {"pkcs12": base64.b64encode(
+        organisation.pkcs12(b"con-dau")).decode(), "password": "con-dau"}}
+    shown = await configure(client, where.province, where.admin, sealed)
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["own"]["seal"] == {
+        "subject": "User ID: MST:0100109106, Common Name: Ủy ban nhân dân xã, Country: VN"}
+    assert "con-dau" not in shown.text
+    bad_seal = {**sealed, "seal": {**sealed["seal"], "password": "sai-mat-khau"}}
+    wrong = await configure(client, where.province, where.admin, bad_seal)
+    assert [e["pointer"] for e in wrong.json()["errors"]] == ["/seal/password"]
+
+    signed = await sign_step(client, where, case_id)
+    assert signed.status_code == 200, signed.text
+    [signature] = (await client.get(where.cases(f"/{case_id}/signatures"),
+                                    headers=where.officer.headers)).json()
+    base = where.cases(f"/{case_id}/signatures/{signature['id']}")
+    receipt = await client.get(f"{base}/receipt", headers=where.officer.headers)
+    assert receipt.headers["content-type"] == "application/pdf"
+    status = await pdf_status(receipt.content, pki.root)
+    assert (status.intact, status.valid, status.trusted, status.bottom_line) == (
+        True, True, True, True)
+    assert "Ủy ban nhân dân xã" in status.signing_cert.subject.human_friendly
+    assert case_id.encode() in receipt.content  # the visible text names the case
+    recheck = (await client.post(f"{base}/verify", headers=where.officer.headers)).json()
+    assert recheck["receipt_intact"] is True
+
+    changed = receipt.content.replace(case_id.encode(), case_id[::-1].encode(), 1)
+    assert not (await pdf_status(changed, pki.root)).bottom_line

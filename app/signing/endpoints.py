@@ -65,7 +65,8 @@ def _config_out(row: SigningConfig, code: str | None) -> SigningConfigOut:
         tenant=code, provider=row.provider, config=service.redacted(row.provider, row.config),
         trust_anchors=[_anchor(p) for p in row.policy.get("trust_anchors", [])],
         revocation=revocation, signer_match=row.policy.get("signer_match"),
-        format=row.policy.get("format", "cms"), updated_at=row.updated_at)
+        format=row.policy.get("format", "cms"), seal=service.seal_subject(row.policy),
+        updated_at=row.updated_at)
 
 
 async def _view(session: ScopedSession, access: Access) -> SigningView:
@@ -170,7 +171,8 @@ async def verify_signature(access: CaseReader, case_id: uuid.UUID, signature_id:
     return RecheckOut(valid=found.verdict.valid,
                       reasons=[r.as_dict() for r in found.verdict.reasons],
                       document_intact=found.document_intact, matches_case=found.matches_case,
-                      mismatches=found.mismatches, checked_at=found.verdict.checked_at)
+                      mismatches=found.mismatches, receipt_intact=found.receipt_intact,
+                      checked_at=found.verdict.checked_at)
 
 
 async def _evidence(session: ScopedSession, access: Access, case_id: uuid.UUID,
@@ -201,6 +203,17 @@ async def signature_file(access: CaseReader, case_id: uuid.UUID, signature_id: u
                     media_type="application/pkcs7-signature" if cms else "application/jose",
                     headers={"Content-Disposition": f'attachment; filename="{row.id}.'
                              f'{"p7s" if cms else "jws"}"'})
+
+
+@router.get(SIGNATURES + "/{signature_id}/receipt", response_class=Response,
+            summary="The sealed PDF receipt of a step that issues a document")
+async def receipt_file(access: CaseReader, case_id: uuid.UUID, signature_id: uuid.UUID,
+                       session: ScopedSession) -> Response:
+    row = await _evidence(session, access, case_id, signature_id)
+    if row.receipt is None:
+        raise not_found("receipt", str(signature_id))
+    return Response(row.receipt, media_type="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="{row.id}.pdf"'})
 
 
 # ---- a remote provider's callback (outside /api/v1: authenticated by the provider's HMAC) -----

@@ -69,3 +69,4 @@ class CaseSignature(TenantOwned, Base):
     verification: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
     chain: Mapped[list[str] | None] = mapped_column(JSONDocument)
     failure: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+    receipt: Mapped[bytes | None] = mapped_column(LargeBinary)  # sealed PDF (PAdES)

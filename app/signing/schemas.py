@@ -37,6 +37,14 @@ class SignerMatchIn(BaseModel):
                                       "value first, e.g. CCCD: or CMND:.")
 
 
+class SealIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pkcs12: str = Field(max_length=200_000, description="The unit's seal (PKCS#12, base64); "
+                        "it seals the PDF receipts of steps that issue a document.")
+    password: str = Field(max_length=1000)
+
+
 class SigningConfigIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -51,6 +59,7 @@ class SigningConfigIn(BaseModel):
     format: Literal["cms", "jws"] = Field(
         default="cms", description="cms: a detached CAdES-BES signature; jws: a compact JWS "
         "with the certificate chain in x5c, over the document's digest.")
+    seal: SealIn | None = None
 
 
 class AnchorOut(BaseModel):
@@ -68,6 +77,8 @@ class SigningConfigOut(BaseModel):
     revocation: dict[str, Any]
     signer_match: dict[str, Any] | None
     format: str
+    seal: dict[str, str] | None = Field(description="The seal's certificate subject (never "
+                                        "the key).")
     updated_at: datetime
 
 
@@ -134,4 +145,6 @@ class RecheckOut(BaseModel):
     matches_case: bool = Field(description="The case, as stored now, still holds what was "
                                "signed (allowing for later recorded actions).")
     mismatches: list[str] = Field(description="JSON Pointers of what no longer matches.")
+    receipt_intact: bool | None = Field(description="For a step that issued a receipt: its "
+                                        "seal still covers the whole PDF.")
     checked_at: datetime

@@ -17,7 +17,7 @@ from app.core.db import utcnow
 from app.core.problems import Problem, not_found
 from app.identity.callers import Caller
 from app.identity.principals import path_ids
-from app.signing import providers, verification
+from app.signing import providers, receipts, verification
 from app.signing.models import SigningConfig
 from app.tenancy.models import Tenant
 
@@ -96,8 +96,23 @@ def check(body: Mapping[str, Any]) -> None:
             errors.append(_error(f"{pointer}/{exc}", "Not a PEM-encoded "
                                  f"{'certificate' if key == 'trust_anchors' else 'CRL'}.",
                                  "Không phải dữ liệu PEM hợp lệ."))
+    if body.get("seal"):
+        try:
+            receipts.check_seal(body["seal"])
+        except providers.ConfigError as exc:
+            errors.append(_error(exc.pointer, str(exc), "Con dấu không dùng được."))
     if errors:
         raise invalid(errors)
+
+
+def seal_subject(policy: Mapping[str, Any]) -> dict[str, str] | None:
+    seal = policy.get("seal")
+    return {"subject": receipts.check_seal(seal)} if seal else None
+
+
+def _shown_policy(policy: Mapping[str, Any]) -> dict[str, Any]:
+    """The policy as the audit trail keeps it: the seal by its subject, never its key."""
+    return {**policy, "seal": seal_subject(policy)}
 
 
 def redacted(provider_name: str, config: Mapping[str, Any]) -> dict[str, Any]:
@@ -135,9 +150,10 @@ async def replace_own(session: AsyncSession, *, caller: Caller, tenant: Tenant,
     row = await own(session, tenant, lock=True)
     before = None if row is None else {"provider": row.provider,
                                        "config": redacted(row.provider, row.config),
-                                       "policy": row.policy}
+                                       "policy": _shown_policy(row.policy)}
     policy = {"trust_anchors": body["trust_anchors"], "revocation": body["revocation"],
-              "signer_match": body["signer_match"], "format": body["format"]}
+              "signer_match": body["signer_match"], "format": body["format"],
+              "seal": body.get("seal")}
     now = utcnow()
     if row is None:
         row = SigningConfig(tenant_id=tenant.id, provider=body["provider"],
@@ -152,7 +168,7 @@ async def replace_own(session: AsyncSession, *, caller: Caller, tenant: Tenant,
                        resource_id=str(tenant.id), before=before,
                        after={"provider": body["provider"],
                               "config": redacted(body["provider"], body["config"]),
-                              "policy": policy})
+                              "policy": _shown_policy(policy)})
     await session.flush()
     return row
 

@@ -36,7 +36,7 @@ from app.forms.models import Attachment, Submission
 from app.identity import principals
 from app.identity.callers import Principal
 from app.identity.models import User
-from app.signing import canonical, providers, verification
+from app.signing import canonical, providers, receipts, verification
 from app.signing import service as configs
 from app.signing.models import CaseSignature
 from app.tenancy.models import Tenant
@@ -132,6 +132,10 @@ async def _begin(session: AsyncSession, prepared: cases.Prepared, *, principal: 
         raise _problem(409, "signing-not-configured", f"Action '{action}' needs a digital "
                        "signature, and no signing provider is configured for this unit or "
                        "above it.", "Chưa cấu hình ký số cho đơn vị.")
+    if prepared.workflow.actions[action].receipt and not setup.row.policy.get("seal"):
+        raise _problem(409, "seal-not-configured", f"Action '{action}' issues a sealed receipt, "
+                       "and the unit's signing set-up has no seal.",
+                       "Chưa cấu hình con dấu để đóng dấu biên nhận.")
     now = utcnow()
     document = await _document(session, prepared, requested_by=str(principal.id),
                                requested_at=now)
@@ -168,7 +172,8 @@ async def _begin(session: AsyncSession, prepared: cases.Prepared, *, principal: 
                                             moment=now, principal=signer.attributes)
     if not verdict.valid:
         raise _refused_signature(verdict)
-    _complete(row, started.signature, verdict, now, started.transaction_id)
+    await _complete(row, started.signature, verdict, now, started.transaction_id,
+                    setup=setup, receipt=prepared.workflow.actions[action].receipt)
     session.add(row)
     await session.flush()
     return Begun(await cases.commit_action(session, prepared, signature_ref=str(row.id)), row)
@@ -180,13 +185,19 @@ def _refused_signature(verdict: verification.Verdict) -> Problem:
                    errors=[{"pointer": "/signature", **r.as_dict()} for r in verdict.reasons])
 
 
-def _complete(row: CaseSignature, cms: bytes, verdict: verification.Verdict, now: datetime,
-              transaction_id: str | None) -> None:
+async def _complete(row: CaseSignature, cms: bytes, verdict: verification.Verdict,
+                    now: datetime, transaction_id: str | None, *, setup: configs.Effective | None,
+                    receipt: bool) -> None:
+    """Record the evidence, and seal the receipt of a step that issues a document."""
     row.status, row.completed_at, row.signature = "completed", now, cms
     row.verification = verdict.as_dict()
     row.chain = [base64.b64encode(c).decode() for c in verdict.chain]
     if transaction_id and not row.transaction_id:
         row.transaction_id = transaction_id
+    seal = setup.row.policy.get("seal") if setup else None
+    if receipt and seal:
+        row.receipt = await receipts.issue(row.document, _content(row.document), cms,
+                                           row.digest, verdict.signer_subject, now, seal)
 
 
 def _fail(row: CaseSignature, code: str, reason: str, *, status: str = "failed",
@@ -279,7 +290,8 @@ async def _finish(session: AsyncSession, *, principal: Principal, tenant: Tenant
         return Completion(row, None, _problem(409, "case-changed", "What the action would "
                                               "store now differs from what was signed.",
                                               "Dữ liệu đã ký khác dữ liệu sẽ lưu."))
-    _complete(row, cms, verdict, now, None)
+    await _complete(row, cms, verdict, now, None, setup=setup,
+                    receipt=prepared.workflow.actions[row.action].receipt)
     await session.flush()
     return Completion(row, await cases.commit_action(session, prepared,
                                                      signature_ref=str(row.id)), None)
@@ -408,6 +420,7 @@ class Recheck:
     document_intact: bool
     matches_case: bool
     mismatches: list[str]
+    receipt_intact: bool | None
 
 
 async def recheck(session: AsyncSession, tenant: Tenant, case: Case,
@@ -448,4 +461,7 @@ async def recheck(session: AsyncSession, tenant: Tenant, case: Case,
     files = sorted((a.field, a.sha256) for a in await _attachments(session, case))
     if files != sorted((a["field"], a["sha256"]) for a in document["attachments"]):
         mismatches.append("/attachments")
-    return Recheck(verdict, intact, not mismatches, mismatches)
+    receipt_intact = None if row.receipt is None else await receipts.intact(
+        row.receipt, (setup.policy if setup else configs.policy_of({})).trust_anchors,
+        row.completed_at)
+    return Recheck(verdict, intact, not mismatches, mismatches, receipt_intact)

@@ -97,6 +97,8 @@ class Action:
     signer: str | None
     fields_validator: Draft202012Validator = field(compare=False, repr=False)
     guard_validator: Draft202012Validator | None = field(compare=False, repr=False)
+    # The signed step issues a document: a sealed PDF receipt (app.signing.receipts).
+    receipt: bool = False
 
     @property
     def needs_signature(self) -> bool:
@@ -174,7 +176,8 @@ def _compile(document: Mapping[str, Any]) -> Workflow:
             comment=a.get("comment", "optional"),
             signer=(signature.get("role") or "") if signature.get("required") else None,
             fields_validator=_validator(_fields_schema(a)),
-            guard_validator=_validator(guard) if guard is not None else None))
+            guard_validator=_validator(guard) if guard is not None else None,
+            receipt=bool(signature.get("required") and signature.get("receipt"))))
     starts = [s.name for s in states.values() if s.type == "start"]
     return Workflow(key=document["key"], form=document["form"],
                     sla=_sla(document.get("sla")), states=states, actions=actions,
