@@ -46,7 +46,7 @@ def _name(common_name: str, serial: str | None = None) -> x509.Name:
 
 def _issue(subject: x509.Name, key: rsa.RSAPrivateKey, issuer: Identity | None, *,
            ca: bool, key_usage: dict[str, bool], not_before: datetime,
-           not_after: datetime) -> x509.Certificate:
+           not_after: datetime, crl_url: str = "") -> x509.Certificate:
     usage = {name: False for name in (
         "digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
         "key_agreement", "key_cert_sign", "crl_sign", "encipher_only", "decipher_only")}
@@ -68,7 +68,8 @@ def _issue(subject: x509.Name, key: rsa.RSAPrivateKey, issuer: Identity | None, 
         builder = builder.add_extension(x509.ExtendedKeyUsage(
             [ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
         builder = builder.add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
-            [x509.UniformResourceIdentifier(CRL_URL)], None, None, None)]), critical=False)
+            [x509.UniformResourceIdentifier(crl_url or CRL_URL)], None, None, None)]),
+            critical=False)
     signing_key = issuer.key if issuer else key
     return builder.sign(signing_key, hashes.SHA256())  # type: ignore[arg-type]
 
@@ -87,6 +88,7 @@ class Pki:
     wrong_usage: Identity
     crl: x509.CertificateRevocationList
     other_root: Identity
+    crl_url: str = CRL_URL
 
     @property
     def crl_pem(self) -> str:
@@ -105,11 +107,13 @@ class Pki:
                              key_usage=usage or {"digital_signature": True,
                                                  "content_commitment": True},
                              not_before=not_before or NOW - timedelta(days=30),
-                             not_after=not_after or NOW + timedelta(days=365))
+                             not_after=not_after or NOW + timedelta(days=365),
+                             crl_url=self.crl_url)
         return Identity(key, certificate, [issuer.certificate])
 
 
-def build(signer_serial: str = "CCCD:001099012345") -> Pki:
+def build(signer_serial: str = "CCCD:001099012345", crl_url: str = CRL_URL) -> Pki:
+    """The whole PKI; signer certificates name ``crl_url`` as their CRL's address."""
     root_key, inter_key, other_key = _key(), _key(), _key()
     ca_usage = {"key_cert_sign": True, "crl_sign": True}
     long_ago, far = NOW - timedelta(days=3650), NOW + timedelta(days=3650)
@@ -121,7 +125,8 @@ def build(signer_serial: str = "CCCD:001099012345") -> Pki:
     other_root = Identity(other_key, _issue(_name("Some Other Root"), other_key, None, ca=True,
                                             key_usage=ca_usage, not_before=long_ago,
                                             not_after=far))
-    pki = Pki(root, intermediate, root, root, root, root, None, other_root)  # type: ignore[arg-type]
+    pki = Pki(root, intermediate, root, root, root, root, None,  # type: ignore[arg-type]
+              other_root, crl_url)
     pki.signer = pki._signer("Nguyễn Văn A", signer_serial)
     pki.expired = pki._signer("Trần Thị B", signer_serial, not_before=NOW - timedelta(days=400),
                               not_after=NOW - timedelta(days=1))

@@ -542,3 +542,40 @@ async def test_a_step_that_issues_a_document_gets_a_sealed_pdf_receipt(
 
     changed = receipt.content.replace(case_id.encode(), case_id[::-1].encode(), 1)
     assert not (await pdf_status(changed, pki.root)).bottom_line
+
+
+async def test_revocation_can_be_fetched_from_the_certificates_own_crl_address(
+        tmp_path: Path) -> None:
+    """With ``fetch``, the verifier downloads the CRL the certificate names (served here by
+    a real HTTP server), instead of one configured in advance."""
+    import threading
+    from functools import partial
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from app.signing import verification
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(
+        SimpleHTTPRequestHandler, directory=str(tmp_path)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        fetched = build(crl_url=f"http://127.0.0.1:{server.server_address[1]}/ca.crl")
+        (tmp_path / "ca.crl").write_bytes(fetched.crl.public_bytes(Encoding.DER))
+        content = b'{"case":"x"}'
+        anchors = verification.parse_certificates([fetched.root.pem])
+        for mode, fetch, identity, reasons in (
+                ("soft-fail", True, fetched.revoked, ["certificate-revoked"]),
+                ("soft-fail", True, fetched.signer, []),
+                ("off", True, fetched.revoked, []),  # checks are off: revocation not asked
+                ("soft-fail", False, fetched.revoked, [])):  # nothing to check against
+            cms = base64.b64decode(await plug_in_cms(identity, base64.b64encode(
+                digest(content)).decode()))
+            verdict = await verification.verify(
+                cms, content, verification.Policy(anchors, revocation=mode,  # type: ignore[arg-type]
+                                                  fetch_revocation=fetch),
+                moment=datetime.now(UTC))
+            assert [r.code for r in verdict.reasons] == reasons, (mode, fetch)
+    finally:
+        server.shutdown()
+        server.server_close()

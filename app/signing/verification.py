@@ -20,7 +20,8 @@ module turns its findings into reasons an official can act on.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -43,6 +44,7 @@ from pyhanko_certvalidator.errors import (
     RevokedError,
     ValidationError,
 )
+from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 
 from app.signing import jws
 
@@ -142,13 +144,22 @@ def _signed_data(cms_der: bytes) -> cms.SignedData | None:
         return None
 
 
-def _context(policy: Policy, moment: datetime) -> ValidationContext:
+@asynccontextmanager
+async def _context(policy: Policy, moment: datetime) -> AsyncIterator[ValidationContext]:
+    """The validation context for ``policy``; a fetching one owns HTTP sessions (to CRL
+    distribution points and OCSP responders) that are closed when it is done."""
     checking = policy.revocation != "off"
-    return ValidationContext(
-        trust_roots=[_certificate(a) for a in policy.trust_anchors], moment=moment,
-        allow_fetching=checking and policy.fetch_revocation,
-        revocation_mode="hard-fail" if policy.revocation == "hard-fail" else "soft-fail",
-        crls=[asn1_crl.CertificateList.load(c) for c in policy.crls] if checking else [])
+    fetching = checking and policy.fetch_revocation
+    backend = AIOHttpFetcherBackend() if fetching else None
+    try:
+        yield ValidationContext(
+            trust_roots=[_certificate(a) for a in policy.trust_anchors], moment=moment,
+            allow_fetching=fetching, fetcher_backend=backend,
+            revocation_mode="hard-fail" if policy.revocation == "hard-fail" else "soft-fail",
+            crls=[asn1_crl.CertificateList.load(c) for c in policy.crls] if checking else [])
+    finally:
+        if backend is not None:
+            await backend.close()  # type: ignore[no-untyped-call]
 
 
 def _trust_reason(indication: Any) -> Reason:
@@ -191,9 +202,11 @@ async def verify(cms_der: bytes, content: bytes, policy: Policy, *, moment: date
     if signed is None:
         return Verdict(False, (MALFORMED,), moment)
     try:
-        status = await async_validate_detached_cms(
-            content, signed, signer_validation_context=_context(policy, moment),
-            key_usage_settings=KeyUsageConstraints(key_usage=frozenset({"non_repudiation"})))
+        async with _context(policy, moment) as context:
+            status = await async_validate_detached_cms(
+                content, signed, signer_validation_context=context,
+                key_usage_settings=KeyUsageConstraints(
+                    key_usage=frozenset({"non_repudiation"})))
     except (PathBuildingError, PathValidationError, ValueError, TypeError, KeyError):
         return Verdict(False, (MALFORMED,), moment)
     reasons: list[Reason] = []
@@ -234,12 +247,13 @@ async def verify_jws(token: bytes, content: bytes, policy: Policy, *, moment: da
     elif not jws.signature_holds(parsed):
         reasons.append(BAD_SIGNATURE)
     else:
-        validator = CertificateValidator(
-            leaf, intermediate_certs=[_certificate(c) for c in parsed.chain[1:]],
-            validation_context=_context(policy, moment))
         try:
-            path = await validator.async_validate_usage(  # type: ignore[no-untyped-call]
-                {"non_repudiation"})
+            async with _context(policy, moment) as context:
+                validator = CertificateValidator(
+                    leaf, intermediate_certs=[_certificate(c) for c in parsed.chain[1:]],
+                    validation_context=context)
+                path = await validator.async_validate_usage(  # type: ignore[no-untyped-call]
+                    {"non_repudiation"})
         except RevokedError:
             reasons.append(REVOKED)
         except (ExpiredError, NotYetValidError):
