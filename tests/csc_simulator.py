@@ -6,7 +6,8 @@ real HTTP on loopback, with the asynchronous mode a user confirms on their phone
 * ``POST /csc/v2/signatures/signHash`` with ``operationMode: "A"``: a ``responseID``; the
   user then confirms (:meth:`CscSimulator.confirm`, or on their own after
   ``confirm_after_polls`` polls: a slow confirmation), refuses (:meth:`reject`) or lets it
-  lapse (:meth:`expire`). With ``sign_at_once`` the signature comes back at once.
+  lapse (:meth:`expire`). With ``sign_at_once`` the signature comes back at once; with
+  ``delay`` every answer comes late (a service that times out).
 * ``POST /csc/v2/signatures/signPolling`` ``{responseID}``: the signatures, or a 400 saying
   it is not completed, was refused (``access_denied``) or expired (``expired_transaction``).
 * Callbacks: when a transaction settles, the service would POST the outcome to the request's
@@ -39,6 +40,15 @@ CLIENT_ID, CLIENT_SECRET = "nentang-platform", "csc-client-secret"
 CALLBACK_SECRET = "callback-secret-shared-with-the-ca"
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that gave up (a timeout test) is expected; anything else is loud."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], BrokenPipeError | ConnectionResetError):
+            super().handle_error(request, client_address)
+
+
 @dataclass
 class Transaction:
     response_id: str
@@ -67,6 +77,7 @@ class CscSimulator:
         self.tokens: set[str] = set()
         self.confirm_after_polls: int | None = None
         self.sign_at_once = False
+        self.delay = 0.0  # seconds before each answer: a slow or hanging service
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
@@ -194,6 +205,8 @@ class CscSimulator:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                if simulator.delay:
+                    time.sleep(simulator.delay)
                 with simulator._lock:
                     status, answer = simulator._handle(
                         self.path, {k.lower(): v for k, v in self.headers.items()}, body)
@@ -207,7 +220,7 @@ class CscSimulator:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
         thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         thread.start()
         try:

@@ -13,7 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 NOW = datetime.now(UTC)
 # Where signer certificates say their CRL is; nothing serves it: the CRL is configured.
@@ -46,7 +46,7 @@ def _name(common_name: str, serial: str | None = None) -> x509.Name:
 
 def _issue(subject: x509.Name, key: rsa.RSAPrivateKey, issuer: Identity | None, *,
            ca: bool, key_usage: dict[str, bool], not_before: datetime,
-           not_after: datetime, crl_url: str = "") -> x509.Certificate:
+           not_after: datetime, crl_url: str = "", ocsp_url: str = "") -> x509.Certificate:
     usage = {name: False for name in (
         "digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
         "key_agreement", "key_cert_sign", "crl_sign", "encipher_only", "decipher_only")}
@@ -70,6 +70,11 @@ def _issue(subject: x509.Name, key: rsa.RSAPrivateKey, issuer: Identity | None, 
         builder = builder.add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
             [x509.UniformResourceIdentifier(crl_url or CRL_URL)], None, None, None)]),
             critical=False)
+        if ocsp_url:
+            builder = builder.add_extension(x509.AuthorityInformationAccess([
+                x509.AccessDescription(AuthorityInformationAccessOID.OCSP,
+                                       x509.UniformResourceIdentifier(ocsp_url))]),
+                critical=False)
     signing_key = issuer.key if issuer else key
     return builder.sign(signing_key, hashes.SHA256())  # type: ignore[arg-type]
 
@@ -89,6 +94,7 @@ class Pki:
     crl: x509.CertificateRevocationList
     other_root: Identity
     crl_url: str = CRL_URL
+    ocsp_url: str = ""
 
     @property
     def crl_pem(self) -> str:
@@ -108,12 +114,14 @@ class Pki:
                                                  "content_commitment": True},
                              not_before=not_before or NOW - timedelta(days=30),
                              not_after=not_after or NOW + timedelta(days=365),
-                             crl_url=self.crl_url)
+                             crl_url=self.crl_url, ocsp_url=self.ocsp_url)
         return Identity(key, certificate, [issuer.certificate])
 
 
-def build(signer_serial: str = "CCCD:001099012345", crl_url: str = CRL_URL) -> Pki:
-    """The whole PKI; signer certificates name ``crl_url`` as their CRL's address."""
+def build(signer_serial: str = "CCCD:001099012345", crl_url: str = CRL_URL,
+          ocsp_url: str = "") -> Pki:
+    """The whole PKI; signer certificates name ``crl_url`` as their CRL's address and, when
+    given, ``ocsp_url`` as their OCSP responder."""
     root_key, inter_key, other_key = _key(), _key(), _key()
     ca_usage = {"key_cert_sign": True, "crl_sign": True}
     long_ago, far = NOW - timedelta(days=3650), NOW + timedelta(days=3650)
@@ -126,7 +134,7 @@ def build(signer_serial: str = "CCCD:001099012345", crl_url: str = CRL_URL) -> P
                                             key_usage=ca_usage, not_before=long_ago,
                                             not_after=far))
     pki = Pki(root, intermediate, root, root, root, root, None,  # type: ignore[arg-type]
-              other_root, crl_url)
+              other_root, crl_url, ocsp_url)
     pki.signer = pki._signer("Nguyễn Văn A", signer_serial)
     pki.expired = pki._signer("Trần Thị B", signer_serial, not_before=NOW - timedelta(days=400),
                               not_after=NOW - timedelta(days=1))

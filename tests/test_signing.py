@@ -579,3 +579,49 @@ async def test_revocation_can_be_fetched_from_the_certificates_own_crl_address(
     finally:
         server.shutdown()
         server.server_close()
+
+
+async def test_revocation_can_be_asked_of_the_certificates_ocsp_responder() -> None:
+    """With ``fetch``, a certificate naming an OCSP responder is checked there: revoked
+    ones are refused, good ones pass (its CRL address answers nothing here)."""
+    from app.signing import verification
+    from tests.ocsp_responder import OcspResponder
+
+    with OcspResponder().running() as responder:
+        ca = build(crl_url="http://127.0.0.1:9/none.crl", ocsp_url=responder.url)
+        responder.issuer = ca.intermediate
+        responder.certificates = {i.certificate.serial_number: i.certificate
+                                  for i in (ca.signer, ca.revoked)}
+        responder.revoked = {ca.revoked.certificate.serial_number}
+        content = b'{"case":"x"}'
+        policy = verification.Policy(verification.parse_certificates([ca.root.pem]),
+                                     revocation="soft-fail", fetch_revocation=True)
+        for identity, reasons in ((ca.revoked, ["certificate-revoked"]), (ca.signer, [])):
+            cms = base64.b64decode(await plug_in_cms(identity, base64.b64encode(
+                digest(content)).decode()))
+            verdict = await verification.verify(cms, content, policy, moment=datetime.now(UTC))
+            assert [r.code for r in verdict.reasons] == reasons
+        assert set(responder.asked) == set(responder.certificates)
+
+
+@pytest.mark.parametrize("form", ["cms", "jws"])
+@pytest.mark.parametrize(("mode", "reasons"), [("soft-fail", []),
+                                               ("hard-fail", ["revocation-unknown"])])
+async def test_when_revocation_cannot_be_established_the_mode_decides(
+        mode: str, reasons: list[str], form: str) -> None:
+    from app.signing import jws as jws_format
+    from app.signing import verification
+
+    ca = build(crl_url="http://127.0.0.1:9/none.crl", ocsp_url="http://127.0.0.1:9/ocsp")
+    content = b'{"case":"x"}'
+    if form == "cms":
+        signature = base64.b64decode(await plug_in_cms(ca.signer, base64.b64encode(
+            digest(content)).decode()))
+    else:
+        payload = base64.urlsafe_b64encode(jws_format.payload(digest(content))).rstrip(b"=")
+        signature = plug_in_jws(ca.signer, payload.decode()).encode()
+    policy = verification.Policy(verification.parse_certificates([ca.root.pem]),
+                                 revocation=mode, fetch_revocation=True)  # type: ignore[arg-type]
+    verdict = await verification.verify_any(signature, content, policy,
+                                            moment=datetime.now(UTC))
+    assert [r.code for r in verdict.reasons] == reasons

@@ -180,6 +180,12 @@ async def test_an_unreachable_service_changes_nothing(
     listed = await client.get(where.cases(f"/{case_id}/signatures"),
                               headers=where.reviewer.headers)
     assert listed.json() == []
+    csc.delay = 1.0
+    slow = remote(pki, csc, timeout_seconds=0.2)
+    assert (await configure(client, where.province, where.admin, slow)).status_code == 200
+    refused = await sign_step(client, where, case_id)
+    assert refused.status_code == 502 and "Timeout" in refused.json()["detail"]
+    csc.delay = 0.0
     wrong = remote(pki, csc, client_secret="not-the-secret")
     assert (await configure(client, where.province, where.admin, wrong)).status_code == 200
     refused = await sign_step(client, where, case_id)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -162,6 +162,14 @@ async def _context(policy: Policy, moment: datetime) -> AsyncIterator[Validation
             await backend.close()  # type: ignore[no-untyped-call]
 
 
+async def _validate_cms(content: bytes, signed: cms.SignedData, policy: Policy,
+                        moment: datetime) -> Any:
+    async with _context(policy, moment) as context:
+        return await async_validate_detached_cms(
+            content, signed, signer_validation_context=context,
+            key_usage_settings=KeyUsageConstraints(key_usage=frozenset({"non_repudiation"})))
+
+
 def _trust_reason(indication: Any) -> Reason:
     name = getattr(indication, "name", "") or ""
     if "REVOKED" in name:
@@ -202,11 +210,7 @@ async def verify(cms_der: bytes, content: bytes, policy: Policy, *, moment: date
     if signed is None:
         return Verdict(False, (MALFORMED,), moment)
     try:
-        async with _context(policy, moment) as context:
-            status = await async_validate_detached_cms(
-                content, signed, signer_validation_context=context,
-                key_usage_settings=KeyUsageConstraints(
-                    key_usage=frozenset({"non_repudiation"})))
+        status = await _validate_cms(content, signed, policy, moment)
     except (PathBuildingError, PathValidationError, ValueError, TypeError, KeyError):
         return Verdict(False, (MALFORMED,), moment)
     reasons: list[Reason] = []
@@ -217,7 +221,12 @@ async def verify(cms_der: bytes, content: bytes, policy: Policy, *, moment: date
     elif status.revoked:
         reasons.append(REVOKED)
     elif not status.trusted:
-        reasons.append(_trust_reason(status.trust_problem_indic))
+        reason = _trust_reason(status.trust_problem_indic)
+        if reason is UNTRUSTED and policy.revocation == "hard-fail" and (
+                await _validate_cms(content, signed, replace(policy, revocation="soft-fail"),
+                                    moment)).trusted:
+            reason = NO_REVOCATION_INFO  # trusted but for the revocation it could not learn
+        reasons.append(reason)
     certificate = status.signing_cert
     if (policy.signer_match is not None and principal is not None
             and not signer_matches(certificate, policy.signer_match, principal)):
