@@ -28,25 +28,16 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, utils
 
+from tests.http_servers import serve
 from tests.pki import Identity
 
 CLIENT_ID, CLIENT_SECRET = "nentang-platform", "csc-client-secret"
 CALLBACK_SECRET = "callback-secret-shared-with-the-ca"
-
-
-class _QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that gave up (a timeout test) is expected; anything else is loud."""
-        import sys
-
-        if not isinstance(sys.exc_info()[1], BrokenPipeError | ConnectionResetError):
-            super().handle_error(request, client_address)
 
 
 @dataclass
@@ -79,13 +70,7 @@ class CscSimulator:
         self.sign_at_once = False
         self.delay = 0.0  # seconds before each answer: a slow or hanging service
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        self.url = ""
 
     def enroll(self, user: str, identity: Identity) -> str:
         credential = f"cred-{len(self.credentials) + 1}"
@@ -198,33 +183,16 @@ class CscSimulator:
             return 400, self.outcome(transaction)
         return 404, {"error": "not_found"}
 
+    def _respond(self, path: str, headers: dict[str, str],
+                 body: bytes) -> tuple[int, dict[str, str], bytes]:
+        if self.delay:
+            time.sleep(self.delay)
+        with self._lock:
+            status, answer = self._handle(path, headers, body)
+        return status, {"content-type": "application/json"}, json.dumps(answer).encode()
+
     @contextmanager
     def running(self) -> Iterator[CscSimulator]:
-        simulator = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", "0")))
-                if simulator.delay:
-                    time.sleep(simulator.delay)
-                with simulator._lock:
-                    status, answer = simulator._handle(
-                        self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = _QuietServer(("127.0.0.1", 0), Handler)
-        thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        thread.start()
-        try:
+        with serve(self._respond) as base:
+            self.url = base
             yield self
-        finally:
-            self._server.shutdown()
-            self._server.server_close()

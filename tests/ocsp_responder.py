@@ -4,16 +4,15 @@ answers are signed by the CA itself, as a CA's own responder may."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ReasonFlags, ocsp
 
+from tests.http_servers import serve
 from tests.pki import NOW, Identity
 
 
@@ -51,26 +50,10 @@ class OcspResponder:
 
     @contextmanager
     def running(self) -> Iterator[OcspResponder]:
-        responder = self
+        def respond(path: str, headers: dict[str, str],
+                    body: bytes) -> tuple[int, dict[str, str], bytes]:
+            return 200, {"content-type": "application/ocsp-response"}, self.answer(body)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", "0")))
-                data = responder.answer(body)
-                self.send_response(200)
-                self.send_header("content-type", "application/ocsp-response")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{server.server_address[1]}/ocsp"
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        try:
+        with serve(respond) as base:
+            self.url = f"{base}/ocsp"
             yield self
-        finally:
-            server.shutdown()
-            server.server_close()

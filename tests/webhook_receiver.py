@@ -10,8 +10,8 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+
+from tests.http_servers import serve
 
 
 @dataclass(frozen=True)
@@ -33,16 +33,14 @@ class Receiver:
         self.received: list[Received] = []
         self.script: deque[Answer] = deque()
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self.base = ""
 
     def answer(self, *answers: Answer | int) -> None:
         with self._lock:
             self.script.extend(a if isinstance(a, Answer) else Answer(a) for a in answers)
 
     def url(self, path: str = "/hook") -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}{path}"
+        return self.base + path
 
     def ids(self) -> list[str]:
         return [r.headers["webhook-id"] for r in self.received]
@@ -55,32 +53,16 @@ class Receiver:
         with self._lock:
             self.received.append(received)
 
+    def _respond(self, path: str, headers: dict[str, str],
+                 body: bytes) -> tuple[int, dict[str, str], bytes]:
+        self._record(Received(path, headers, body))
+        answer = self._next()
+        if answer.delay:
+            time.sleep(answer.delay)
+        return answer.status, answer.headers, b""
+
     @contextmanager
     def running(self) -> Iterator[Receiver]:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", "0")))
-                receiver._record(Received(self.path, {k.lower(): v for k, v in
-                                                      self.headers.items()}, body))
-                answer = receiver._next()
-                if answer.delay:
-                    time.sleep(answer.delay)
-                self.send_response(answer.status)
-                for name, value in answer.headers.items():
-                    self.send_header(name, value)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        thread.start()
-        try:
+        with serve(self._respond) as base:
+            self.base = base
             yield self
-        finally:
-            self._server.shutdown()
-            self._server.server_close()

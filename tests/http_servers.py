@@ -1,0 +1,51 @@
+"""Real HTTP servers on loopback for the tests' protocol peers (a webhook receiver, a remote
+signing service, an OCSP responder): each supplies how it answers a POST; this module runs
+the server in a thread for the duration of a ``with`` block."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+# (path, lower-cased headers, body) -> (status, headers, body)
+Respond = Callable[[str, dict[str, str], bytes], tuple[int, dict[str, str], bytes]]
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that gave up (a timeout test) is expected; anything else is loud."""
+        if not isinstance(sys.exc_info()[1], BrokenPipeError | ConnectionResetError):
+            super().handle_error(request, client_address)
+
+
+@contextmanager
+def serve(respond: Respond) -> Iterator[str]:
+    """Serve POSTs with ``respond``; yields the server's base URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length", "0")))
+            status, headers, data = respond(
+                self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = _QuietServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        host, port = server.server_address[:2]
+        yield f"http://{host!s}:{port}"
+    finally:
+        server.shutdown()
+        server.server_close()
