@@ -261,6 +261,8 @@ async def test_a_plug_in_signature_completes_the_waiting_step(
     base = where.cases(f"/{case_id}/signatures/{pending['id']}")
     document = (await client.get(f"{base}/document", headers=where.officer.headers)).content
     assert openssl_verifies(tmp_path, document, base64.b64decode(cms), pki.root.pem)
+    assert not openssl_verifies(tmp_path, document.replace(b"01A8012345", b"01A8012346"),
+                                base64.b64decode(cms), pki.root.pem)
     again = await send(client, where, case_id, pending["id"], cms)
     assert (again.status_code, again.json()["code"]) == (409, "signature-not-pending")
 
@@ -625,3 +627,44 @@ async def test_when_revocation_cannot_be_established_the_mode_decides(
     verdict = await verification.verify_any(signature, content, policy,
                                             moment=datetime.now(UTC))
     assert [r.code for r in verdict.reasons] == reasons
+
+
+async def test_each_vote_of_a_parallel_approval_is_signed_by_its_own_official(
+        client: httpx.AsyncClient, platform: Platform, pki: Pki, tmp_path: Path) -> None:
+    """The leaders' board (two seats, all must approve): each vote waits for its voter's own
+    signature; the first signed vote is counted, the second moves the case."""
+    definition = catalogue("ho-kinh-doanh")
+    board = next(s for s in definition["states"] if s["name"] == "trinh_ky")
+    board.update(type="approval", approval={"mode": "all", "seats": ["reviewer", "reviewer"]})
+    grant = next(a for a in definition["actions"] if a["name"] == "cap_giay_chung_nhan")
+    grant["vote"] = "approve"
+    where = await office(platform, client, definition)
+    assert (await configure(client, where.province, where.admin, plug_in(pki))).status_code == 200
+    second = await platform.client_for(where.commune, ["reviewer"], by=where.admin)
+    case_id = await awaiting_signature(client, where)
+
+    for voter, moved_to in ((where.reviewer, "trinh_ky"), (second, "da_cap")):
+        etag = (await read(client, where, case_id, voter)).headers["ETag"]
+        pending = await client.post(
+            where.cases(f"/{case_id}/actions/cap_giay_chung_nhan"), json=CERTIFICATE_NUMBER,
+            headers={**voter.headers, "If-Match": etag})
+        assert pending.status_code == 202, pending.text
+        cms = await plug_in_cms(pki.person(f"CCCD:{voter.client_id}"),
+                                pending.json()["instructions"]["digest"])
+        done = await send(client, where, case_id, pending.json()["id"], cms, who=voter)
+        assert done.status_code == 200, done.text
+        case = (await read(client, where, case_id, where.officer)).json()
+        assert case["state"]["name"] == moved_to
+    history = (await client.get(where.cases(f"/{case_id}/history"),
+                                headers=where.officer.headers)).json()
+    signed = [h for h in history if h["signature_ref"]]
+    assert [h["kind"] for h in signed] == ["vote", "action"]
+    assert len({h["signature_ref"] for h in signed}) == 2
+
+    # Each signed vote verifies on its own, and a changed byte does not.
+    base = where.cases(f"/{case_id}/signatures/{signed[0]['signature_ref']}")
+    document = (await client.get(f"{base}/document", headers=where.officer.headers)).content
+    cms_file = (await client.get(f"{base}/signature", headers=where.officer.headers)).content
+    assert openssl_verifies(tmp_path, document, cms_file, pki.root.pem)
+    assert not openssl_verifies(tmp_path, document.replace(b"01A8012345", b"01A8012346"),
+                                cms_file, pki.root.pem)

@@ -95,6 +95,8 @@ async def test_the_user_confirms_and_the_callback_completes_the_step_once(
     document = (await client.get(f"{base}/document", headers=where.officer.headers)).content
     cms = (await client.get(f"{base}/signature", headers=where.officer.headers)).content
     assert openssl_verifies(tmp_path, document, cms, pki.root.pem)
+    assert not openssl_verifies(tmp_path, document.replace(b"01A8012345", b"01A8012346"), cms,
+                                pki.root.pem)
 
     history = (await client.get(where.cases(f"/{case_id}/history"),
                                 headers=where.officer.headers)).json()
