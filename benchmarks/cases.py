@@ -1634,12 +1634,13 @@ def print_report(report: dict[str, Any], out: Path) -> None:
         print_sql(tr["sql_per_request"])
         ip = tr["in_process"]
         plain = ip["plain"]
-        print(f"\nIn-process, sequential ({plain['actions']} actions, no HTTP server): "
-              f"{plain['seconds'] * 1000 / plain['actions']:.1f} ms and "
-              f"{plain['cpu_s'] * 1000 / plain['actions']:.1f} ms of CPU per action "
-              f"(this process, load and app together); under cProfile "
-              f"{ip['profiled']['seconds'] * 1000 / ip['profiled']['actions']:.1f} ms.\n")
-        print_profile(ip["profile"], ip["profiled"]["actions"], "action")
+        if plain["actions"] and ip["profiled"]["actions"]:  # --profile-actions 0 skips it
+            print(f"\nIn-process, sequential ({plain['actions']} actions, no HTTP server): "
+                  f"{plain['seconds'] * 1000 / plain['actions']:.1f} ms and "
+                  f"{plain['cpu_s'] * 1000 / plain['actions']:.1f} ms of CPU per action "
+                  f"(this process, load and app together); under cProfile "
+                  f"{ip['profiled']['seconds'] * 1000 / ip['profiled']['actions']:.1f} ms.\n")
+            print_profile(ip["profile"], ip["profiled"]["actions"], "action")
 
     if "timers" in report:
         tm = report["timers"]
@@ -1665,12 +1666,14 @@ def print_report(report: dict[str, Any], out: Path) -> None:
                   f"{statistics.median(r.get('machine_busy', nan) for r in runs):.2f} "
                   f"| {' / '.join(str(n) for n in runs[-1]['per_worker'].values())} |")
         plain, profiled = tm["plain"], tm["profiled"]
-        print(f"\nIn-process `run_once`, one worker: {plain['fired']:,} timers in "
-              f"{plain['seconds']:.1f} s = {plain['fired'] / plain['seconds']:.0f} timers/s, "
-              f"{plain['worker_cpu_s'] * 1000 / plain['fired']:.1f} ms of worker CPU and "
-              f"{plain['pg_cpu_s'] * 1000 / plain['fired']:.1f} ms of PostgreSQL CPU per timer "
-              f"(under cProfile {profiled['fired'] / profiled['seconds']:.0f}/s).\n")
-        print_profile(tm["profile"], tm["profiled"]["fired"], "timer")
+        if plain["fired"] and profiled["fired"]:  # --profile-timers 0 skips it
+            print(f"\nIn-process `run_once`, one worker: {plain['fired']:,} timers in "
+                  f"{plain['seconds']:.1f} s = {plain['fired'] / plain['seconds']:.0f} "
+                  f"timers/s, {plain['worker_cpu_s'] * 1000 / plain['fired']:.1f} ms of worker "
+                  f"CPU and {plain['pg_cpu_s'] * 1000 / plain['fired']:.1f} ms of PostgreSQL "
+                  f"CPU per timer (under cProfile "
+                  f"{profiled['fired'] / profiled['seconds']:.0f}/s).\n")
+            print_profile(tm["profile"], tm["profiled"]["fired"], "timer")
         sql = tm["sql"]
         print(f"SQL: {sql['statements']} statements in {sql['transactions']} transactions for "
               f"{sql['fired']} timers = {sql['per_timer']:.1f} statements "
