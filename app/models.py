@@ -4,7 +4,7 @@ from app.audit.models import AuditRecord
 from app.cases.models import Case, CaseHistory, CaseTask, CaseTimer, Delegation
 from app.core.idempotency import IdempotencyRecord
 from app.core.outbox import OutboxEvent
-from app.deliveries.models import Delivery, WebhookSecret
+from app.deliveries.models import Delivery, DeliveryAttempt, Subscription, WebhookSecret
 from app.forms.models import Attachment, Form, FormVersion, Submission
 from app.identity.models import ApiClient, Principal, RoleGrant
 from app.reports.models import Report
@@ -14,8 +14,8 @@ from app.workflows.models import TenantCalendar, Workflow, WorkflowVersion
 
 __all__ = [
     "ApiClient", "Attachment", "AuditRecord", "Case", "CaseHistory", "CaseSignature", "CaseTask",
-    "CaseTimer",
-    "Delegation", "Delivery", "Form", "FormVersion", "IdempotencyRecord", "OutboxEvent",
-    "Principal", "Report", "RoleGrant", "SigningConfig", "Submission", "Tenant", "TenantCalendar",
-    "WebhookSecret", "Workflow", "WorkflowVersion",
+    "CaseTimer", "Delegation", "Delivery", "DeliveryAttempt", "Form", "FormVersion",
+    "IdempotencyRecord", "OutboxEvent", "Principal", "Report", "RoleGrant", "SigningConfig",
+    "Submission", "Subscription", "Tenant", "TenantCalendar", "WebhookSecret", "Workflow",
+    "WorkflowVersion",
 ]

@@ -21,6 +21,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 from app.core.db import utcnow
 from app.deliveries import signing
 from app.deliveries import worker as deliveries
+from app.deliveries.transports import Attempt
 from tests.conftest import Backend, only_postgresql
 from tests.platform import Platform
 from tests.test_cases import Office, act, office, submit
@@ -356,7 +357,7 @@ async def test_a_dead_workers_lease_runs_out_and_its_late_answer_is_dropped(
     await run(platform, at=now + timedelta(minutes=6))
     assert len(mine(receiver, case_id)) == 2
     late = deliveries.Sent()
-    await deliveries.record(db, "doomed", [(head, deliveries.Attempt(False, error="late"))],
+    await deliveries.record(db, "doomed", [deliveries.Answer(head, Attempt(False, error="late"))],
                             now=now + timedelta(minutes=7), options=OPTIONS, result=late)
     assert (late.delivered, late.failed, late.dead) == (0, 0, 0)
     assert [d["status"] for d in await of_case(client, where, case_id)] == ["delivered"] * 2

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     ForeignKeyConstraint,
     Index,
@@ -29,7 +30,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.db import Base, TenantOwned, UTCDateTime, new_id, utcnow
+from app.core.db import (
+    Base,
+    JSONDocument,
+    TenantOwned,
+    Timestamped,
+    UTCDateTime,
+    new_id,
+    utcnow,
+)
 
 STATUSES = ("pending", "delivered", "dead")
 
@@ -53,6 +62,11 @@ class Delivery(TenantOwned, Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     event_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     kind: Mapped[str] = mapped_column(String(16))
+    # A subscription's delivery: who it is for (its tenant may be an ancestor's) and the
+    # body as it was when the event happened (its fields, filtered for personal data).
+    subscription_tenant_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    subscription_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    body: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
     target: Mapped[str] = mapped_column(String(2000))
     ordering_key: Mapped[uuid.UUID] = mapped_column(Uuid)
     aggregate_seq: Mapped[int] = mapped_column(Integer)
@@ -70,6 +84,50 @@ class Delivery(TenantOwned, Base):
 
     def stream(self) -> tuple[Any, ...]:
         return (self.tenant_id, self.ordering_key, self.target)
+
+
+class Subscription(TenantOwned, Timestamped, Base):
+    """A unit's standing order: send these events, with these fields, to this service, by
+    this transport. It covers the unit and every unit below it."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+        Index("uq_subscriptions_name", "tenant_id", "name", unique=True),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(64))
+    transport: Mapped[str] = mapped_column(String(32))
+    target: Mapped[dict[str, Any]] = mapped_column()
+    events: Mapped[list[str]] = mapped_column(JSONDocument)
+    fields: Mapped[list[str]] = mapped_column(JSONDocument)
+    personal_data: Mapped[str] = mapped_column(String(16), default="none")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DeliveryAttempt(TenantOwned, Base):
+    """One exchange with a target, for the audit: what was sent (its digest), where, the
+    answer, how long it took, and the gateway's message ids."""
+
+    __tablename__ = "delivery_attempts"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+        Index("ix_delivery_attempts_delivery", "tenant_id", "delivery_id", "attempted_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    delivery_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    service: Mapped[str] = mapped_column(String(2000))
+    message_id: Mapped[str] = mapped_column(String(64))
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int | None] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    latency_ms: Mapped[int] = mapped_column(Integer)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
 
 
 class WebhookSecret(TenantOwned, Base):

@@ -16,15 +16,16 @@ A target the platform may not reach, or a ``410 Gone``, is dead at once.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
+from typing import Any
 
 import httpx
 from sqlalchemy import and_, exists, or_, select, update
@@ -34,14 +35,17 @@ from sqlalchemy.orm import aliased
 from app.config import Settings
 from app.core.db import Database, on_postgresql, utcnow
 from app.core.outbox import OutboxEvent
-from app.deliveries import signing, targets
-from app.deliveries.models import Delivery
+from app.deliveries import transports
+from app.deliveries.models import Delivery, DeliveryAttempt, Subscription
 from app.deliveries.service import signing_keys
+from app.deliveries.transports import Attempt, Message, SendOptions, Transport
 from app.tenancy.models import Tenant
 from app.tenancy.scope import TenantScope, apply_scope
 
 log = logging.getLogger("nentang.worker")
 MAX_BACKOFF = timedelta(hours=1)
+# Message ids (X-Road-Id) are UUIDs derived from the delivery: the same on every attempt.
+NAMESPACE = uuid.UUID("6f1c0e0a-4c1b-5d2e-9a47-6e656e74616e")
 # Concurrent requests per worker; a slow receiver holds one slot, not the whole batch.
 CONCURRENCY = 16
 
@@ -72,17 +76,6 @@ class Sent:
     errors: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class Attempt:
-    """One send's result: delivered, or why not and whether trying again can help."""
-
-    delivered: bool
-    status: int | None = None
-    error: str | None = None
-    final: bool = False
-    retry_after: timedelta | None = None
-
-
 def backoff(attempts: int, options: Options, retry_after: timedelta | None = None,
             rng: Callable[[], float] = random.random) -> timedelta:
     """The wait after the ``attempts``-th failure: base × 2^(n-1), capped at an hour, with
@@ -92,17 +85,6 @@ def backoff(attempts: int, options: Options, retry_after: timedelta | None = Non
     if retry_after is not None:
         wait = max(wait, min(retry_after, MAX_BACKOFF))
     return wait
-
-
-def _retry_after(value: str | None, now: datetime) -> timedelta | None:
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return timedelta(seconds=int(value.strip()))
-    try:
-        return max(parsedate_to_datetime(value) - now, timedelta(0))
-    except (TypeError, ValueError):
-        return None
 
 
 async def _platform(session: AsyncSession) -> None:
@@ -140,84 +122,108 @@ async def claim(db: Database, owner: str, *, now: datetime, batch: int,
 @dataclass(frozen=True)
 class Outgoing:
     delivery_id: uuid.UUID
-    target: str
-    message_id: str
-    body: bytes
-    keys: tuple[str, ...]
+    tenant_id: uuid.UUID
+    transport: Transport | None
+    config: Mapping[str, Any]
+    message: Message
+    missing: str | None = None  # why it cannot be sent at all (its subscription is gone)
+
+
+def _hook_body(event: OutboxEvent, tenant: Tenant) -> dict[str, Any]:
+    """A workflow hook's Standard Webhooks payload: what happened and where, never the
+    case's data (the receiver reads it through the API with its own permissions)."""
+    return {"type": event.topic,
+            "timestamp": event.created_at.isoformat().replace("+00:00", "Z"),
+            "data": {"event": str(event.id), "tenant": {"id": str(tenant.id),
+                                                        "code": tenant.code},
+                     **event.payload}}
+
+
+def _dumps(body: Mapping[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 async def _outgoing(db: Database, ids: list[uuid.UUID], now: datetime) -> list[Outgoing]:
     async with db.sessionmaker() as session, session.begin():
         await _platform(session)
         rows = (await session.execute(
-            select(Delivery, OutboxEvent, Tenant)
+            select(Delivery, OutboxEvent, Tenant, Subscription)
             .join(OutboxEvent, (OutboxEvent.tenant_id == Delivery.tenant_id)
                   & (OutboxEvent.id == Delivery.event_id))
             .join(Tenant, Tenant.id == Delivery.tenant_id)
+            .outerjoin(Subscription, (Subscription.tenant_id == Delivery.subscription_tenant_id)
+                       & (Subscription.id == Delivery.subscription_id))
             .where(Delivery.id.in_(ids)))).all()
         keys: dict[str, tuple[str, ...]] = {}
-        for _, _, tenant in rows:
+        for _, _, tenant, _ in rows:
             if tenant.path not in keys:
                 keys[tenant.path] = tuple(await signing_keys(session, tenant.path, now))
-    return [Outgoing(delivery.id, delivery.target, str(event.id), _body(event, tenant),
-                     keys[tenant.path]) for delivery, event, tenant in rows]
+    found = []
+    for delivery, event, tenant, subscription in rows:
+        message = Message(id=str(event.id), message_id=str(uuid.uuid5(NAMESPACE, str(
+            delivery.id))), body=_dumps(delivery.body or _hook_body(event, tenant)),
+            topic=event.topic, tenant=tenant.code, case=str(delivery.ordering_key),
+            keys=keys[tenant.path], channel=str(delivery.subscription_id or "hooks"))
+        if delivery.subscription_id is None:  # a workflow hook: a webhook to its URL
+            found.append(Outgoing(delivery.id, delivery.tenant_id, transports.get("webhook"),
+                                  {"url": delivery.target}, message))
+        elif subscription is None:
+            found.append(Outgoing(delivery.id, delivery.tenant_id, None, {}, message,
+                                  "the subscription was deleted"))
+        else:
+            transport = transports.get(subscription.transport)
+            found.append(Outgoing(delivery.id, delivery.tenant_id, transport,
+                                  subscription.target, message,
+                                  None if transport else f"the transport "
+                                  f"'{subscription.transport}' is not installed"))
+    return found
 
 
-def _body(event: OutboxEvent, tenant: Tenant) -> bytes:
-    """A Standard Webhooks payload. It says what happened and where, never the case's data:
-    the receiver reads that through the API with its own credentials and permissions."""
-    return json.dumps({
-        "type": event.topic,
-        "timestamp": event.created_at.isoformat().replace("+00:00", "Z"),
-        "data": {"event": str(event.id), "tenant": {"id": str(tenant.id), "code": tenant.code},
-                 **event.payload},
-    }, separators=(",", ":"), ensure_ascii=False).encode()
+async def _send(client: httpx.AsyncClient, outgoing: Outgoing,
+                options: Options) -> tuple[Attempt, int]:
+    started = time.monotonic()
+    if outgoing.missing is not None or outgoing.transport is None:
+        attempt = Attempt(False, error=outgoing.missing or "no transport", final=True)
+    else:
+        attempt = await outgoing.transport.send(client, outgoing.config, outgoing.message,
+                                                SendOptions(options.timeout_seconds,
+                                                            options.allow_private_targets))
+    return attempt, int((time.monotonic() - started) * 1000)
 
 
-async def send(client: httpx.AsyncClient, outgoing: Outgoing, options: Options,
-               now: datetime) -> Attempt:
-    """POST one delivery; the response body is never read (a receiver cannot flood us)."""
-    try:
-        await targets.check(outgoing.target, allow_private=options.allow_private_targets)
-    except targets.ForbiddenTarget as exc:
-        return Attempt(False, error=str(exc), final=True)
-    except OSError as exc:
-        return Attempt(False, error=str(exc))
-    if not outgoing.keys:
-        return Attempt(False, error="no webhook signing key: an admin of this unit or one "
-                       "above must create one (POST /api/v1/tenants/{tenant}/webhook-secrets)")
-    stamp = int(time.time())  # the real moment of sending: the receiver checks it for replay
-    headers = signing.headers(outgoing.keys, outgoing.message_id, stamp, outgoing.body)
-    try:
-        async with client.stream("POST", outgoing.target, content=outgoing.body,
-                                 headers=headers) as response:
-            status = response.status_code
-            retry_after = _retry_after(response.headers.get("retry-after"), now)
-    except httpx.TimeoutException:
-        return Attempt(False, error=f"no answer within {options.timeout_seconds:g} s")
-    except httpx.HTTPError as exc:
-        return Attempt(False, error=f"{type(exc).__name__}: {exc}"[:500])
-    if 200 <= status < 300:
-        return Attempt(True, status=status)
-    if 300 <= status < 400:
-        return Attempt(False, status=status, error=f"redirect ({status}) not followed")
-    return Attempt(False, status=status, error=f"answered {status}", final=status == 410,
-                   retry_after=retry_after)
+@dataclass(frozen=True)
+class Answer:
+    """An attempt with what the audit keeps of it."""
+
+    delivery_id: uuid.UUID
+    attempt: Attempt
+    service: str = ""
+    message_id: str = ""
+    body_sha256: str = ""
+    latency_ms: int = 0
 
 
-async def record(db: Database, owner: str, results: list[tuple[uuid.UUID, Attempt]], *,
+async def record(db: Database, owner: str, results: list[Answer], *,
                  now: datetime, options: Options, result: Sent) -> None:
     """Store each answer if the lease is still ours (a late answer after the lease ran out
-    is dropped: another worker owns the delivery now)."""
+    is dropped: another worker owns the delivery now), with an audit row per exchange."""
     async with db.sessionmaker() as session, session.begin():
         await _platform(session)
         rows = {d.id: d for d in (await session.execute(
-            select(Delivery).where(Delivery.id.in_([i for i, _ in results]))
+            select(Delivery).where(Delivery.id.in_([a.delivery_id for a in results]))
             .with_for_update())).scalars()}
-        for delivery_id, attempt in results:
-            delivery = rows.get(delivery_id)
+        for answer in results:
+            delivery, attempt = rows.get(answer.delivery_id), answer.attempt
             if delivery is None or delivery.lease_owner != owner or delivery.status != "pending":
                 continue
+            session.add(DeliveryAttempt(
+                tenant_id=delivery.tenant_id, id=uuid.uuid4(), delivery_id=delivery.id,
+                attempted_at=now, service=answer.service[:2000],
+                message_id=answer.message_id, body_sha256=answer.body_sha256,
+                status=attempt.status, outcome="delivered" if attempt.delivered else (
+                    "dead" if attempt.final or delivery.attempts + 1 >= options.max_attempts
+                    else "failed"), error=attempt.error, latency_ms=answer.latency_ms,
+                detail=dict(attempt.detail) or None))
             delivery.attempts += 1
             delivery.last_status, delivery.last_error = attempt.status, attempt.error
             delivery.lease_owner = delivery.lease_until = None
@@ -228,7 +234,7 @@ async def record(db: Database, owner: str, results: list[tuple[uuid.UUID, Attemp
             elif attempt.final or delivery.attempts >= options.max_attempts:
                 delivery.status = "dead"
                 result.dead += 1
-                log.warning("delivery %s is dead after %d attempts: %s", delivery_id,
+                log.warning("delivery %s is dead after %d attempts: %s", delivery.id,
                             delivery.attempts, attempt.error)
             else:
                 delivery.next_attempt_at = now + backoff(delivery.attempts, options,
@@ -247,9 +253,13 @@ async def run_once(db: Database, owner: str, *, options: Options,
     http = client or new_client(options)
     gate = asyncio.Semaphore(CONCURRENCY)
 
-    async def one(outgoing: Outgoing, now: datetime) -> tuple[uuid.UUID, Attempt]:
+    async def one(outgoing: Outgoing) -> Answer:
         async with gate:
-            return outgoing.delivery_id, await send(http, outgoing, options, now)
+            attempt, latency = await _send(http, outgoing, options)
+        service = outgoing.transport.service(outgoing.config) if (
+            outgoing.transport and not outgoing.missing) else ""
+        return Answer(outgoing.delivery_id, attempt, service, outgoing.message.message_id,
+                      hashlib.sha256(outgoing.message.body).hexdigest(), latency)
 
     try:
         while True:
@@ -259,7 +269,7 @@ async def run_once(db: Database, owner: str, *, options: Options,
                 return result
             result.claimed += len(ids)
             outgoing = await _outgoing(db, ids, now)
-            answers = await asyncio.gather(*(one(o, now) for o in outgoing))
+            answers = await asyncio.gather(*(one(o) for o in outgoing))
             await record(db, owner, list(answers), now=clock(), options=options,
                          result=result)
     finally:

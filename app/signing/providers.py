@@ -24,16 +24,15 @@ returned by the API.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
-from importlib.metadata import entry_points
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
+from app.core import plugins
+
 GROUP = "nentang.signing_providers"
-log = logging.getLogger("nentang.signing")
 
 
 @dataclass(frozen=True)
@@ -135,22 +134,10 @@ class SigningProvider(Protocol):
 
 @cache
 def available() -> dict[str, SigningProvider]:
-    """Every installed provider by name (entry points are read once per process). A package
-    whose provider cannot be loaded, or does not implement the interface under its own name,
-    is left out and logged: the units configured for it answer 503 until it is fixed, and
-    every other provider keeps working."""
-    found: dict[str, SigningProvider] = {}
-    for point in entry_points(group=GROUP):
-        try:
-            provider = point.load()()
-        except Exception:  # a broken third-party package must not take signing down
-            log.exception("signing provider %r could not be loaded", point.name)
-            continue
-        if not isinstance(provider, SigningProvider) or provider.name != point.name:
-            log.error("signing provider %r does not implement the SigningProvider interface "
-                      "under its own name; it is left out", point.name)
-            continue
-        found[point.name] = provider
+    """Every installed provider by name (see :mod:`app.core.plugins`): a broken package is
+    logged and left out; the units configured for it answer 503 until it is fixed."""
+    found: dict[str, SigningProvider] = plugins.load(GROUP, SigningProvider,
+                                                     "signing provider")
     return found
 
 
