@@ -15,6 +15,11 @@ from typing import Any
 Respond = Callable[[str, dict[str, str], bytes], tuple[int, dict[str, str], bytes]]
 
 
+class Dropped(Exception):
+    """Raised by a responder to close the connection without answering (the request was
+    read: the sender cannot tell whether it arrived)."""
+
+
 class _QuietServer(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that gave up (a timeout test) is expected; anything else is loud."""
@@ -29,8 +34,12 @@ def serve(respond: Respond) -> Iterator[str]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", "0")))
-            status, headers, data = respond(
-                self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+            try:
+                status, headers, data = respond(
+                    self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+            except Dropped:
+                self.close_connection = True
+                return
             self.send_response(status)
             for name, value in headers.items():
                 self.send_header(name, value)

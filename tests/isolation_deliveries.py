@@ -12,6 +12,7 @@ from tests.platform import Credentials, Platform
 
 DELIVERIES = "/api/v1/tenants/{tenant}/deliveries"
 SECRETS = "/api/v1/tenants/{tenant}/webhook-secrets"
+SUBSCRIPTIONS = "/api/v1/tenants/{tenant}/subscriptions"
 
 
 async def victim_deliveries(platform: Platform, tenant: str,
@@ -20,7 +21,15 @@ async def victim_deliveries(platform: Platform, tenant: str,
     listed = await platform.http.get(DELIVERIES.format(tenant=tenant),
                                       params={"status": "dead"}, headers=admin.headers)
     assert listed.status_code == 200 and listed.json()["items"], listed.text
-    return {"delivery_id": listed.json()["items"][0]["id"]}
+    made = await platform.http.post(SUBSCRIPTIONS.format(tenant=tenant), headers=admin.headers,
+                                    json=_subscription("victim-sub"))
+    assert made.status_code == 201, made.text
+    return {"delivery_id": listed.json()["items"][0]["id"], "subscription_id": made.json()["id"]}
+
+
+def _subscription(name: str) -> dict[str, object]:
+    return {"name": name, "transport": "webhook", "events": ["case.closed"],
+            "target": {"url": "http://127.0.0.1:9/nentang-isolation-subscription"}}
 
 
 def _delivery(world: World, victim: str, suffix: str = "") -> str:
@@ -51,3 +60,37 @@ def list_secrets(world: World, victim: str) -> Attack:
 @isolation_case("POST", SECRETS)
 def create_secret(world: World, victim: str) -> Attack:
     return Attack("POST", SECRETS.format(tenant=victim), json={"overlap_seconds": 60})
+
+
+@isolation_case("GET", DELIVERIES + "/{delivery_id}/attempts")
+def list_attempts(world: World, victim: str) -> Attack:
+    return Attack("GET", _delivery(world, victim, "/attempts"))
+
+
+def _subscription_url(world: World, victim: str) -> str:
+    return f"{SUBSCRIPTIONS.format(tenant=victim)}/{world.victims[victim].forms['subscription_id']}"
+
+
+@isolation_case("GET", SUBSCRIPTIONS)
+def list_subscriptions(world: World, victim: str) -> Attack:
+    return Attack("GET", SUBSCRIPTIONS.format(tenant=victim))
+
+
+@isolation_case("POST", SUBSCRIPTIONS)
+def create_subscription(world: World, victim: str) -> Attack:
+    return Attack("POST", SUBSCRIPTIONS.format(tenant=victim), json=_subscription("new-sub"))
+
+
+@isolation_case("GET", SUBSCRIPTIONS + "/{subscription_id}")
+def read_subscription(world: World, victim: str) -> Attack:
+    return Attack("GET", _subscription_url(world, victim))
+
+
+@isolation_case("PUT", SUBSCRIPTIONS + "/{subscription_id}")
+def replace_subscription(world: World, victim: str) -> Attack:
+    return Attack("PUT", _subscription_url(world, victim), json=_subscription("victim-sub"))
+
+
+@isolation_case("DELETE", SUBSCRIPTIONS + "/{subscription_id}")
+def delete_subscription(world: World, victim: str) -> Attack:
+    return Attack("DELETE", _subscription_url(world, victim))

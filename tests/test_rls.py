@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.core.db import Base
 from tests.conftest import Backend, only_postgresql
+from tests.isolation_deliveries import victim_deliveries
 from tests.isolation_forms import victim_forms
 from tests.isolation_reports import victim_reports
 from tests.isolation_signing import victim_signatures
@@ -110,6 +111,7 @@ async def test_unscoped_select_as_service_role_returns_no_rows(
     secret = await client.post(f"/api/v1/tenants/{province}/webhook-secrets",
                                headers=admin.headers)
     assert secret.status_code == 201, secret.text  # (deliveries: vw-pub's hook above)
+    await victim_deliveries(platform, province, admin)  # a subscription; attempts recorded
     calendar = await client.put(f"/api/v1/tenants/{province}/calendar", headers=admin.headers,
                                 json={"holidays": [{"date": "2026-09-02", "name": "Quốc khánh"}]})
     assert calendar.status_code == 200, calendar.text

@@ -27,6 +27,7 @@ from app.core.outbox import OutboxEvent, emit
 from app.core.problems import Problem, not_found
 from app.definitions.models import VersionStatus
 from app.deliveries import service as deliveries
+from app.deliveries import subscriptions
 from app.forms.models import FormVersion, Submission
 from app.identity import principals
 from app.identity.callers import Principal
@@ -257,25 +258,30 @@ async def _record(session: AsyncSession, case: Case, *, kind: str, actor: str,
                             at=at, actor=actor, actor_id=actor_id, **fields))
 
 
-def _emit(session: AsyncSession, case: Case, topic: str, at: datetime,
-          **payload: Any) -> OutboxEvent:
-    return emit(session, tenant_id=case.tenant_id, topic=topic, aggregate_type="case",
-         aggregate_id=case.id, aggregate_seq=case.revision, at=at,
-         payload={"case": str(case.id), "workflow": case.workflow_key,
-                  "version": case.workflow_version, "state": case.state,
-                  "status": case.status, **payload})
+async def _emit(session: AsyncSession, case: Case, topic: str, at: datetime,
+                **payload: Any) -> OutboxEvent:
+    """Write the event, and queue it for the subscriptions on the case's lineage."""
+    event = emit(session, tenant_id=case.tenant_id, topic=topic, aggregate_type="case",
+                 aggregate_id=case.id, aggregate_seq=case.revision, at=at,
+                 payload={"case": str(case.id), "workflow": case.workflow_key,
+                          "version": case.workflow_version, "state": case.state,
+                          "status": case.status, **payload})
+    await subscriptions.fan_out(session, event, subscriptions.CaseView(
+        id=case.id, tenant_id=case.tenant_id, form=case.form_key, workflow=case.workflow_key,
+        version=case.workflow_version, state=case.state, status=case.status, data=case.data),
+        lambda: submission_definition(session, case))
+    return event
 
 
-def _emit_hooks(session: AsyncSession, case: Case, hooks: Sequence[engine.Hook],
-                at: datetime) -> None:
+async def _emit_hooks(session: AsyncSession, case: Case, hooks: Sequence[engine.Hook],
+                      at: datetime) -> None:
     """One event per hook; a webhook's event is queued for its URL in the same transaction
-    (a data-sharing hook's event is routed by the tenant's subscriptions)."""
-    for ordinal, hook in enumerate(hooks):
-        event = _emit(session, case, f"case.hook.{hook.hook['type']}", at, when=hook.when,
-                      hook_state=hook.state, hook=dict(hook.hook))
+    (a data-sharing hook's event goes to the subscriptions that want it)."""
+    for hook in hooks:
+        event = await _emit(session, case, f"case.hook.{hook.hook['type']}", at,
+                            when=hook.when, hook_state=hook.state, hook=dict(hook.hook))
         if hook.hook["type"] == "webhook":
-            deliveries.enqueue(session, event, kind="webhook", target=hook.hook["url"],
-                               ordinal=ordinal)
+            deliveries.enqueue(session, event, kind="webhook", target=hook.hook["url"])
 
 
 # ---- opening ---------------------------------------------------------------------------------
@@ -306,8 +312,8 @@ async def open_for_submission(session: AsyncSession, *, principal: Principal, te
     await _replace_tasks(session, case, workflow)
     await _record(session, case, kind="opened", actor=principal.actor,
                   actor_id=str(principal.id), at=now, to_state=case.state)
-    _emit(session, case, "case.opened", now, submission=str(submission.id))
-    _emit_hooks(session, case, hooks, now)
+    await _emit(session, case, "case.opened", now, submission=str(submission.id))
+    await _emit_hooks(session, case, hooks, now)
     await session.flush()
     return case
 
@@ -372,11 +378,14 @@ async def store_outcome(session: AsyncSession, tenant: Tenant, case: Case, workf
                   from_state=outcome.source, to_state=outcome.target if outcome.moved else None,
                   comment=comment, changes=dict(outcome.changes) or None,
                   detail=detail or None, signature_ref=signature_ref)
-    _emit(session, case, "case.action_taken", now, action=outcome.action,
+    await _emit(session, case, "case.action_taken", now, action=outcome.action,
           source=outcome.source, moved=outcome.moved, actor=actor)
     if case.status == "closed":
-        _emit(session, case, "case.closed", now, outcome=case.outcome)
-    _emit_hooks(session, case, outcome.hooks, now)
+        await _emit(session, case, "case.closed", now, outcome=case.outcome)
+        if case.outcome in ("approved", "rejected", "completed"):  # not a withdrawal
+            await _emit(session, case, "case.decision_issued", now, outcome=case.outcome,
+                        action=outcome.action)
+    await _emit_hooks(session, case, outcome.hooks, now)
     await session.flush()
 
 
@@ -392,7 +401,7 @@ async def record_breach(session: AsyncSession, case: Case, workflow: Workflow, *
                   detail={"timer": timer_kind, "state": state, "rules": rules})
     notify = [{"roles": r["roles"], "at": case.routes.get(r.get("at", "case"))}
               for r in rules if r["type"] == "notify"]
-    _emit(session, case, "case.sla_breached", now, timer=timer_kind, breached_state=state,
+    await _emit(session, case, "case.sla_breached", now, timer=timer_kind, breached_state=state,
           notify=notify)
     await session.flush()
 
@@ -478,7 +487,7 @@ async def _change_assignment(session: AsyncSession, tenant: Tenant, case: Case,
     case.assignee, case.revision, case.updated_at = changed.assignee, case.revision + 1, now
     await _record(session, case, kind=kind, actor=principal.actor, actor_id=str(principal.id),
                   at=now, detail=detail)
-    _emit(session, case, f"case.{kind}", now, assignee=case.assignee)
+    await _emit(session, case, f"case.{kind}", now, assignee=case.assignee)
     await session.flush()
     return case
 
@@ -650,5 +659,5 @@ async def move_to_version(session: AsyncSession, case: Case, version: WorkflowVe
     await _record(session, case, kind="migrate", actor=principal.actor,
                   actor_id=str(principal.id), at=now, from_state=before[1], to_state=state,
                   detail={"from_version": before[0], "to_version": version.number})
-    _emit(session, case, "case.migrated", now, from_version=before[0], from_state=before[1])
+    await _emit(session, case, "case.migrated", now, from_version=before[0], from_state=before[1])
     await session.flush()

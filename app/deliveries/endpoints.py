@@ -1,5 +1,6 @@
-"""Deliveries under ``/api/v1/tenants/{tenant}/deliveries`` (inspect, replay the dead ones)
-and the unit's webhook signing keys under ``/api/v1/tenants/{tenant}/webhook-secrets``."""
+"""Deliveries under ``/api/v1/tenants/{tenant}/deliveries`` (inspect, audit, replay the dead
+ones), the unit's subscriptions under ``.../subscriptions`` and its webhook signing keys
+under ``.../webhook-secrets``."""
 
 from __future__ import annotations
 
@@ -12,14 +13,17 @@ from fastapi import APIRouter, Body, Response
 from app.core.outbox import OutboxEvent
 from app.core.pagination import DEFAULT_LIMIT, Limit, Page, decode_cursor, split_page
 from app.definitions.lifecycle import tenant_codes
-from app.deliveries import service
-from app.deliveries.models import Delivery, WebhookSecret
+from app.deliveries import service, subscriptions
+from app.deliveries.models import Delivery, Subscription, WebhookSecret
 from app.deliveries.schemas import (
+    AttemptOut,
     DeliveryOut,
     DeliveryStatus,
     NewSecretOut,
     SecretIn,
     SecretOut,
+    SubscriptionIn,
+    SubscriptionOut,
 )
 from app.identity.auth import ScopedSession
 from app.identity.dependencies import Access, needs
@@ -103,3 +107,68 @@ async def create_secret(access: TenantsWrite, session: ScopedSession, response: 
     response.headers["Cache-Control"] = "no-store"
     return NewSecretOut(id=key.id, created_at=key.created_at, expires_at=key.expires_at,
                         secret=key.secret)
+
+
+# ---- subscriptions --------------------------------------------------------------------------
+
+
+def _subscription_out(row: Subscription) -> SubscriptionOut:
+    return SubscriptionOut(
+        id=row.id, name=row.name, transport=row.transport,
+        target=subscriptions.redacted(row.transport, row.target), events=row.events,
+        fields=row.fields, personal_data=row.personal_data, active=row.active,
+        created_at=row.created_at, updated_at=row.updated_at)
+
+
+@router.get("/subscriptions", response_model=list[SubscriptionOut],
+            summary="The unit's subscriptions (events sent to other systems), by name")
+async def list_subscriptions(access: TenantsRead,
+                             session: ScopedSession) -> list[SubscriptionOut]:
+    return [_subscription_out(r) for r in await subscriptions.listed(session, access.tenant)]
+
+
+@router.post("/subscriptions", response_model=SubscriptionOut, status_code=201,
+             summary="Send these events, with these fields, to this service (this unit and "
+             "every unit below)")
+async def create_subscription(access: TenantsWrite, body: SubscriptionIn,
+                              session: ScopedSession) -> SubscriptionOut:
+    return _subscription_out(await subscriptions.create(
+        session, caller=access.principal, principal=access.principal, tenant=access.tenant,
+        body=body.model_dump()))
+
+
+@router.get("/subscriptions/{subscription_id}", response_model=SubscriptionOut,
+            summary="One subscription")
+async def read_subscription(access: TenantsRead, subscription_id: uuid.UUID,
+                            session: ScopedSession) -> SubscriptionOut:
+    return _subscription_out(await subscriptions.get(session, access.tenant, subscription_id))
+
+
+@router.put("/subscriptions/{subscription_id}", response_model=SubscriptionOut,
+            summary="Replace a subscription (events already queued keep their body)")
+async def replace_subscription(access: TenantsWrite, subscription_id: uuid.UUID,
+                               body: SubscriptionIn, session: ScopedSession) -> SubscriptionOut:
+    return _subscription_out(await subscriptions.replace(
+        session, caller=access.principal, principal=access.principal, tenant=access.tenant,
+        subscription_id=subscription_id, body=body.model_dump()))
+
+
+@router.delete("/subscriptions/{subscription_id}", status_code=204,
+               summary="Delete a subscription; its pending deliveries go dead, not out")
+async def delete_subscription(access: TenantsWrite, subscription_id: uuid.UUID,
+                              session: ScopedSession) -> Response:
+    await subscriptions.delete(session, caller=access.principal, tenant=access.tenant,
+                               subscription_id=subscription_id)
+    return Response(status_code=204)
+
+
+@router.get("/deliveries/{delivery_id}/attempts", response_model=list[AttemptOut],
+            summary="Every exchange of a delivery with its target (the audit): digest, "
+                    "status, latency, gateway message ids")
+async def list_attempts(access: WorkflowsRead, delivery_id: uuid.UUID,
+                        session: ScopedSession) -> list[AttemptOut]:
+    return [AttemptOut(attempted_at=a.attempted_at, service=a.service,
+                       message_id=a.message_id, body_sha256=a.body_sha256, status=a.status,
+                       outcome=a.outcome, error=a.error, latency_ms=a.latency_ms,
+                       detail=a.detail)
+            for a in await service.attempts(session, access.tenant, delivery_id)]

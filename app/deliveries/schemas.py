@@ -53,3 +53,44 @@ class SecretOut(BaseModel):
 class NewSecretOut(SecretOut):
     secret: str = Field(description="The key, shown only now: configure it in the receiver "
                         "(any Standard Webhooks library verifies with it).")
+
+
+class SubscriptionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_.-]{0,63}$")
+    transport: str = Field(pattern=r"^[a-z][a-z0-9_.-]{0,31}$",
+                           description="webhook, xroad, token-gateway, or an installed one.")
+    target: dict[str, Any] = Field(description="The transport's settings, per its schema.")
+    events: list[str] = Field(min_length=1, max_length=50, description="case.opened, "
+                              "case.*, *, sharing:<event of a workflow hook>, ...")
+    fields: list[str] = Field(default_factory=list, max_length=200,
+                              description="Case-data fields sent with each event.")
+    personal_data: Literal["none", "basic", "sensitive"] = Field(
+        default="none", description="The personal-data fields the receiver may have.")
+    active: bool = True
+
+
+class SubscriptionOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    transport: str
+    target: dict[str, Any] = Field(description="Secrets show as ***.")
+    events: list[str]
+    fields: list[str]
+    personal_data: str
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class AttemptOut(BaseModel):
+    attempted_at: datetime
+    service: str
+    message_id: str
+    body_sha256: str
+    status: int | None
+    outcome: str
+    error: str | None
+    latency_ms: int
+    detail: dict[str, Any] | None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,7 +14,7 @@ from app.core.db import utcnow
 from app.core.outbox import OutboxEvent
 from app.core.problems import Problem, not_found
 from app.deliveries import signing
-from app.deliveries.models import Delivery, WebhookSecret
+from app.deliveries.models import Delivery, DeliveryAttempt, Subscription, WebhookSecret
 from app.identity.callers import Caller
 from app.identity.principals import path_ids
 from app.tenancy.models import Tenant
@@ -23,14 +24,22 @@ DEFAULT_OVERLAP = timedelta(hours=24)
 
 
 def enqueue(session: AsyncSession, event: OutboxEvent, *, kind: str, target: str,
-            ordinal: int) -> Delivery:
+            subscription: Subscription | None = None,
+            body: dict[str, Any] | None = None) -> Delivery:
     """Queue ``event`` for ``target`` in the event's own transaction. Deliveries of one
-    aggregate to one target go out in ``(aggregate_seq, ordinal)`` order."""
+    aggregate to one target go out in ``(aggregate_seq, ordinal)`` order; the ordinal counts
+    the deliveries queued for one revision of the aggregate in this transaction."""
+    counters: dict[tuple[uuid.UUID, int], int] = session.info.setdefault(
+        "nentang_delivery_ordinals", {})
+    key = (event.aggregate_id, event.aggregate_seq)
+    counters[key] = ordinal = counters.get(key, -1) + 1
     delivery = Delivery(tenant_id=event.tenant_id, id=uuid.uuid4(), event_id=event.id,
                         kind=kind, target=target, ordering_key=event.aggregate_id,
                         aggregate_seq=event.aggregate_seq, ordinal=ordinal, status="pending",
                         attempts=0, next_attempt_at=event.created_at,
-                        created_at=event.created_at, updated_at=event.created_at)
+                        created_at=event.created_at, updated_at=event.created_at,
+                        subscription_tenant_id=subscription.tenant_id if subscription else None,
+                        subscription_id=subscription.id if subscription else None, body=body)
     session.add(delivery)
     return delivery
 
@@ -72,6 +81,15 @@ async def get(session: AsyncSession, tenant: Tenant,
     if row is None:
         raise not_found("delivery", str(delivery_id))
     return row[0], row[1]
+
+
+async def attempts(session: AsyncSession, tenant: Tenant,
+                   delivery_id: uuid.UUID) -> list[DeliveryAttempt]:
+    delivery, _ = await get(session, tenant, delivery_id)
+    return list((await session.execute(select(DeliveryAttempt).where(
+        DeliveryAttempt.tenant_id == delivery.tenant_id,
+        DeliveryAttempt.delivery_id == delivery.id).order_by(DeliveryAttempt.attempted_at)
+    )).scalars())
 
 
 async def replay(session: AsyncSession, *, caller: Caller, tenant: Tenant,

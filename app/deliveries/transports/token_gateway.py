@@ -12,6 +12,7 @@ seconds before it expires. The gateway's answers mean:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -57,6 +58,8 @@ class TokenGatewayTransport:
 
     def __init__(self) -> None:
         self._tokens: dict[str, _Token] = {}
+        # Concurrent sends to one gateway wait for one token exchange, not one each.
+        self._locks: dict[str, asyncio.Lock] = {}
 
     def check_config(self, config: Mapping[str, Any]) -> None:
         return None
@@ -95,11 +98,15 @@ class TokenGatewayTransport:
     async def _token(self, client: httpx.AsyncClient, config: Mapping[str, Any], *,
                      fresh: bool = False) -> _Token:
         key = self._cache_key(config)
-        cached = self._tokens.get(key)
-        early = timedelta(seconds=config.get("refresh_before", 60))
-        if fresh or cached is None or cached.expires_at - early <= utcnow():
-            cached = self._tokens[key] = await self._fetch(client, config)
-        return cached
+        seen = self._tokens.get(key)
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            cached = self._tokens.get(key)
+            early = timedelta(seconds=config.get("refresh_before", 60))
+            # A fresh token is fetched unless another send already replaced the refused one.
+            stale = fresh and cached is seen
+            if stale or cached is None or cached.expires_at - early <= utcnow():
+                cached = self._tokens[key] = await self._fetch(client, config)
+            return cached
 
     async def send(self, client: httpx.AsyncClient, config: Mapping[str, Any],
                    message: Message, options: SendOptions) -> Attempt:
