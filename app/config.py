@@ -92,6 +92,10 @@ class Settings(BaseSettings):
         default=30.0, gt=0,
         description="Wait after the first failed attempt; it doubles each time, with jitter, "
         "up to an hour.")
+    delivery_lease_seconds: float = Field(
+        default=60.0, gt=0, le=3600,
+        description="How long a worker holds the deliveries it took; a worker that dies holds "
+        "them that long before another sends them. Keep it above the timeout.")
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -70,6 +70,9 @@ class GatewaySimulator:
     received: list[Arrival] = field(default_factory=list)
     tokens_issued: int = 0
     url: str = ""
+    # Cases whose events the service refuses for good (X-Road-Error: Client.AccessDenied).
+    refused_cases: set[str] = field(default_factory=set)
+    delay: float = 0.0  # seconds before every answer
 
     def __post_init__(self) -> None:
         self._faults: deque[str] = deque()
@@ -88,7 +91,8 @@ class GatewaySimulator:
         seen: set[str] = set()
         unique = []
         for arrival in self.received:
-            if arrival.fault not in ("5xx", "gateway", "429") and arrival.event not in seen:
+            if arrival.fault not in ("5xx", "gateway", "429", "refused") and (
+                    arrival.event not in seen):
                 seen.add(arrival.event)
                 unique.append(arrival)
         return unique
@@ -142,9 +146,16 @@ class GatewaySimulator:
 
     def _deliver(self, path: str, headers: dict[str, str], body: bytes,
                  extra: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        payload = json.loads(body)
+        if self.delay:
+            time.sleep(self.delay)
         with self._lock:
             fault = self._faults.popleft() if self._faults else None
-            self.received.append(Arrival(path, headers, json.loads(body), fault))
+            if payload.get("case", {}).get("id") in self.refused_cases:
+                fault = "refused"
+            self.received.append(Arrival(path, headers, payload, fault))
+        if fault == "refused":
+            return self._xroad_error(403, "Client.AccessDenied")
         if fault == "5xx":
             return self._answer(500, {"error": "provider failed"}, extra)
         if fault == "gateway":

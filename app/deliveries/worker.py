@@ -56,12 +56,15 @@ class Options:
     timeout_seconds: float = 10.0
     backoff_seconds: float = 30.0
     allow_private_targets: bool = False
+    lease_seconds: float = 60.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Options:
         return cls(max_attempts=settings.delivery_max_attempts,
                    timeout_seconds=settings.delivery_timeout_seconds,
                    backoff_seconds=settings.delivery_backoff_seconds,
+                   lease_seconds=max(settings.delivery_lease_seconds,
+                                     settings.delivery_timeout_seconds * 2),
                    allow_private_targets=settings.delivery_allow_private_targets)
 
 
@@ -248,7 +251,7 @@ async def run_once(db: Database, owner: str, *, options: Options,
                    clock: Callable[[], datetime] = utcnow) -> Sent:
     """Send every delivery due now, batch by batch, until none is left."""
     result = Sent()
-    lease = lease or timedelta(seconds=options.timeout_seconds * 3 + 30)
+    lease = lease or timedelta(seconds=options.lease_seconds)
     own_client = client is None
     http = client or new_client(options)
     gate = asyncio.Semaphore(CONCURRENCY)
