@@ -31,6 +31,7 @@ import base64
 import hashlib
 import json
 import secrets
+import ssl
 import threading
 import time
 import uuid
@@ -171,7 +172,8 @@ class GatewaySimulator:
         return self._answer(200, {"received": True}, extra)
 
     @contextmanager
-    def running(self) -> Iterator[GatewaySimulator]:
-        with serve(self._respond) as base:
+    def running(self, tls: ssl.SSLContext | None = None) -> Iterator[GatewaySimulator]:
+        """``tls``: serve HTTPS (a security server demanding client certificates)."""
+        with serve(self._respond, tls) as base:
             self.url = base
             yield self

@@ -4,6 +4,7 @@ the server in a thread for the duration of a ``with`` block."""
 
 from __future__ import annotations
 
+import ssl
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -28,8 +29,9 @@ class _QuietServer(ThreadingHTTPServer):
 
 
 @contextmanager
-def serve(respond: Respond) -> Iterator[str]:
-    """Serve POSTs with ``respond``; yields the server's base URL."""
+def serve(respond: Respond, tls: ssl.SSLContext | None = None) -> Iterator[str]:
+    """Serve POSTs with ``respond``; yields the server's base URL. With ``tls`` the server
+    speaks HTTPS with that (server-side) context, which may demand client certificates."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -51,10 +53,12 @@ def serve(respond: Respond) -> Iterator[str]:
             pass
 
     server = _QuietServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         host, port = server.server_address[:2]
-        yield f"http://{host!s}:{port}"
+        yield f"{'https' if tls else 'http'}://{host!s}:{port}"
     finally:
         server.shutdown()
         server.server_close()

@@ -152,3 +152,29 @@ def build(signer_serial: str = "CCCD:001099012345", crl_url: str = CRL_URL,
                .add_extension(x509.CRLNumber(1), critical=False)
                .sign(inter_key, hashes.SHA256()))
     return pki
+
+
+def tls_identity(pki: Pki, *, server: bool, name: str) -> Identity:
+    """A TLS certificate from the test root: a server's for 127.0.0.1, or a client's."""
+    import ipaddress
+
+    key = _key()
+    builder = (x509.CertificateBuilder().subject_name(_name(name))
+               .issuer_name(pki.root.certificate.subject).public_key(key.public_key())
+               .serial_number(x509.random_serial_number())
+               .not_valid_before(NOW - timedelta(days=1)).not_valid_after(NOW + timedelta(days=30))
+               .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+               .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH if server
+                                                     else ExtendedKeyUsageOID.CLIENT_AUTH]),
+                              critical=False))
+    if server:
+        builder = builder.add_extension(x509.SubjectAlternativeName(
+            [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+    return Identity(key, builder.sign(pki.root.key, hashes.SHA256()),  # type: ignore[arg-type]
+                    [pki.root.certificate])
+
+
+def key_pem(identity: Identity) -> str:
+    return identity.key.private_bytes(serialization.Encoding.PEM,
+                                      serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()).decode()

@@ -290,3 +290,39 @@ async def test_faults_on_the_way_lose_nothing_and_keep_each_cases_order(
     repeats = len([a for a in gateway.received if a.body["case"]["id"] in cases
                    and a.fault in (None, "drop", "duplicate", "slow")])
     assert repeats > len(cases) * 2  # some arrived twice; the ids told them apart
+
+
+async def test_the_security_server_is_reached_over_mutual_tls(
+        client: httpx.AsyncClient, platform: Platform, tmp_path: Any) -> None:
+    """The security server demands the unit's client certificate: with it the event
+    arrives; without it, or with the wrong one, the TLS handshake fails and nothing does."""
+    import ssl
+
+    from tests.pki import build, key_pem, tls_identity
+
+    pki = build()
+    server, unit = tls_identity(pki, server=True, name="ss1"), tls_identity(
+        pki, server=False, name="NENTANG")
+    stranger = tls_identity(build(), server=False, name="KHAC")
+    (tmp_path / "server.pem").write_text(server.pem + key_pem(server))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cadata=pki.root.pem)
+    context.load_cert_chain(tmp_path / "server.pem")
+    context.verify_mode = ssl.CERT_REQUIRED
+    where = await office(platform, client)
+    with GatewaySimulator().running(tls=context) as gateway:
+        base = xroad(gateway)
+        assert base["security_server"].startswith("https://")
+        for name, identity in (("ours", unit), ("theirs", stranger), ("none", None)):
+            target = {**base, "server_ca": pki.root.pem}
+            if identity is not None:
+                target.update(client_certificate=identity.pem, client_key=key_pem(identity))
+            await subscribe(client, where, name, "xroad", target)
+        case_id = (await submit(client, where))["case"]
+        await run(platform)
+        subs = {s["id"]: s["name"] for s in (await client.get(
+            f"/api/v1/tenants/{where.province}/subscriptions",
+            headers=where.admin.headers)).json()}
+        found = {subs[d["target"]]: d for d in await deliveries_of(client, where, case_id)}
+        assert found["ours"]["status"] == "delivered"
+        assert found["theirs"]["status"] == found["none"]["status"] == "pending"
+        assert [a.body["subscription"] for a in of_case(gateway, case_id)] == ["ours"]

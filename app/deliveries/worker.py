@@ -188,9 +188,14 @@ async def _send(client: httpx.AsyncClient, outgoing: Outgoing,
     if outgoing.missing is not None or outgoing.transport is None:
         attempt = Attempt(False, error=outgoing.missing or "no transport", final=True)
     else:
-        attempt = await outgoing.transport.send(client, outgoing.config, outgoing.message,
-                                                SendOptions(options.timeout_seconds,
-                                                            options.allow_private_targets))
+        try:
+            attempt = await outgoing.transport.send(
+                client, outgoing.config, outgoing.message,
+                SendOptions(options.timeout_seconds, options.allow_private_targets))
+        except Exception as exc:  # a TLS failure, or a transport's own bug: retried, logged
+            log.warning("delivery %s: %s failed: %s", outgoing.delivery_id,
+                        outgoing.transport.name, exc)
+            attempt = Attempt(False, error=f"{type(exc).__name__}: {exc}"[:500])
     return attempt, int((time.monotonic() - started) * 1000)
 
 
