@@ -326,3 +326,25 @@ async def test_the_security_server_is_reached_over_mutual_tls(
         assert found["ours"]["status"] == "delivered"
         assert found["theirs"]["status"] == found["none"]["status"] == "pending"
         assert [a.body["subscription"] for a in of_case(gateway, case_id)] == ["ours"]
+
+
+async def test_a_submission_and_a_decision_are_events_too(
+        client: httpx.AsyncClient, platform: Platform, gateway: GatewaySimulator) -> None:
+    where = await office(platform, client)
+    await subscribe(client, where, "submissions", "xroad", xroad(gateway),
+                    events=["submission.submitted", "case.decision_issued"],
+                    fields=["ten_ho_kinh_doanh"])
+    submitted = await submit(client, where)
+    case_id = submitted["case"]
+    await act(client, where, case_id, "tiep_nhan_ho_so", where.officer)
+    refused = await act(client, where, case_id, "tu_choi_dang_ky", where.officer,
+                        {"comment": "Ngành nghề cấm kinh doanh"})
+    assert refused.status_code == 200, refused.text
+    await run(platform)
+    mine = [a.body for a in gateway.received
+            if a.body.get("submission", {}).get("id") == submitted["id"]
+            or a.body.get("case", {}).get("id") == case_id]
+    assert [b["type"] for b in mine] == ["submission.submitted", "case.decision_issued"]
+    assert mine[0]["submission"]["form"] == "ho-kinh-doanh"
+    assert list(mine[0]["data"]) == ["ten_ho_kinh_doanh"]
+    assert mine[1]["event"]["outcome"] == "rejected"

@@ -266,9 +266,10 @@ async def _emit(session: AsyncSession, case: Case, topic: str, at: datetime,
                  payload={"case": str(case.id), "workflow": case.workflow_key,
                           "version": case.workflow_version, "state": case.state,
                           "status": case.status, **payload})
-    await subscriptions.fan_out(session, event, subscriptions.CaseView(
-        id=case.id, tenant_id=case.tenant_id, form=case.form_key, workflow=case.workflow_key,
-        version=case.workflow_version, state=case.state, status=case.status, data=case.data),
+    await subscriptions.fan_out(session, event, subscriptions.Subject(
+        kind="case", id=case.id, tenant_id=case.tenant_id, form=case.form_key, data=case.data,
+        about={"workflow": case.workflow_key, "version": case.workflow_version,
+               "state": case.state, "status": case.status}),
         lambda: submission_definition(session, case))
     return event
 
@@ -287,9 +288,30 @@ async def _emit_hooks(session: AsyncSession, case: Case, hooks: Sequence[engine.
 # ---- opening ---------------------------------------------------------------------------------
 
 
+async def _submitted(session: AsyncSession, submission: Submission) -> None:
+    """The ``submission.submitted`` event, for the subscriptions that want it."""
+    event = emit(session, tenant_id=submission.tenant_id, topic="submission.submitted",
+                 aggregate_type="submission", aggregate_id=submission.id, aggregate_seq=1,
+                 payload={"submission": str(submission.id), "form": submission.form_key,
+                          "form_version": submission.form_version})
+
+    async def definition() -> dict[str, Any]:
+        return dict((await session.execute(select(FormVersion.definition).where(
+            FormVersion.tenant_id == submission.form_tenant_id,
+            FormVersion.form_id == submission.form_id,
+            FormVersion.number == submission.form_version))).scalar_one())
+
+    await subscriptions.fan_out(session, event, subscriptions.Subject(
+        kind="submission", id=submission.id, tenant_id=submission.tenant_id,
+        form=submission.form_key, data=submission.data,
+        about={"form_version": submission.form_version}), definition)
+
+
 async def open_for_submission(session: AsyncSession, *, principal: Principal, tenant: Tenant,
                               submission: Submission) -> Case | None:
-    """Open a case for a submitted submission if its form binds to a workflow here."""
+    """A submission was submitted: its event, and a case if its form binds to a workflow
+    here."""
+    await _submitted(session, submission)
     bound = await bound_workflow(session, tenant, submission.form_key)
     if bound is None:
         return None

@@ -39,10 +39,10 @@ from app.tenancy.models import Tenant
 from app.tenancy.scope import platform_read
 
 MASK = "***"
-TOPICS = ("case.opened", "case.action_taken", "case.closed", "case.decision_issued",
-          "case.sla_breached", "case.claim", "case.release", "case.assign", "case.migrated",
-          "case.hook.webhook", "case.hook.sharing")
-PATTERN = re.compile(r"^(\*|case\.\*|[a-z_]+(\.[a-z_]+)+|sharing:[a-z][a-z0-9_.-]{0,127})$")
+TOPICS = ("submission.submitted", "case.opened", "case.action_taken", "case.closed",
+          "case.decision_issued", "case.sla_breached", "case.claim", "case.release",
+          "case.assign", "case.migrated", "case.hook.webhook", "case.hook.sharing")
+PATTERN = re.compile(r"^(\*|[a-z]+\.\*|[a-z_]+(\.[a-z_]+)+|sharing:[a-z][a-z0-9_.-]{0,127})$")
 LEVELS = {"none": frozenset(), "basic": frozenset({"basic"}),
           "sensitive": frozenset({"basic", "sensitive"})}
 NEEDS = {"basic": (Permission.PERSONAL_DATA_BASIC,),
@@ -187,17 +187,16 @@ async def delete(session: AsyncSession, *, caller: Caller, tenant: Tenant,
 
 
 @dataclass(frozen=True)
-class CaseView:
-    """What a subscription's body says of the case the event is about."""
+class Subject:
+    """What an event is about, as a subscription's body describes it: a case or a
+    submission (``kind``), its unit, its form and data, and what else identifies it."""
 
+    kind: str
     id: uuid.UUID
     tenant_id: uuid.UUID
     form: str
-    workflow: str
-    version: int
-    state: str
-    status: str
     data: Mapping[str, Any]
+    about: Mapping[str, Any]
 
 
 def wants(subscription: Subscription, event: OutboxEvent) -> bool:
@@ -228,25 +227,25 @@ async def _lineage(session: AsyncSession, tenant_id: uuid.UUID) -> tuple[str, li
     return cache[tenant_id]
 
 
-async def fan_out(session: AsyncSession, event: OutboxEvent, case: CaseView,
+async def fan_out(session: AsyncSession, event: OutboxEvent, subject: Subject,
                   definition: Callable[[], Awaitable[dict[str, Any]]]) -> int:
-    """Queue ``event`` for every subscription on the case's lineage that wants it."""
-    code, subscriptions = await _lineage(session, case.tenant_id)
+    """Queue ``event`` for every subscription on the subject's lineage that wants it;
+    ``definition`` loads the form version (only when some subscription sends fields)."""
+    code, subscriptions = await _lineage(session, subject.tenant_id)
     wanted = [s for s in subscriptions if wants(s, event)]
     personal: dict[str, str] | None = None
     for subscription in wanted:
         if subscription.fields and personal is None:
             personal = personal_fields(await definition())
         allowed = LEVELS.get(subscription.personal_data, frozenset())
-        data = {name: case.data[name] for name in subscription.fields
-                if name in case.data and (personal or {}).get(name, "") in allowed | {""}}
+        data = {name: subject.data[name] for name in subscription.fields
+                if name in subject.data and (personal or {}).get(name, "") in allowed | {""}}
         body = {"id": str(event.id), "type": event.topic,
                 "occurred_at": event.created_at.isoformat().replace("+00:00", "Z"),
                 "subscription": subscription.name, "tenant": code,
-                "case": {"id": str(case.id), "form": case.form, "workflow": case.workflow,
-                         "version": case.version, "state": case.state, "status": case.status},
-                "event": {k: v for k, v in event.payload.items() if k not in (
-                    "case", "workflow", "version", "state", "status")},
+                subject.kind: {"id": str(subject.id), "form": subject.form, **subject.about},
+                "event": {k: v for k, v in event.payload.items()
+                          if k not in subject.about and k != subject.kind},
                 "data": data}
         deliveries.enqueue(session, event, kind=subscription.transport,
                            target=str(subscription.id), subscription=subscription, body=body)
