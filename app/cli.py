@@ -369,12 +369,10 @@ def cmd_tenants_vietnam(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_export_submissions(args: argparse.Namespace, settings: Settings) -> int:
     from app.forms.export_client import ExportFailed, ExportRequest, download
 
-    client_id = args.client_id or os.environ.get("NENTANG_CLIENT_ID")
-    secret = os.environ.get("NENTANG_CLIENT_SECRET")
-    if not client_id or not secret:
-        _err("Set NENTANG_CLIENT_ID (or --client-id) and NENTANG_CLIENT_SECRET: the export "
-             "runs as that API client and is masked by its permissions.")
+    credentials = _api_client_credentials(args)
+    if credentials is None:
         return 2
+    client_id, secret = credentials
     output = Path(args.output or f"{args.tenant}-{args.form}.{args.format}")
     if any("=" not in item for item in args.where):
         _err("--where takes data.<field>=<value>")
@@ -391,6 +389,40 @@ def cmd_export_submissions(args: argparse.Namespace, settings: Settings) -> int:
         _err(f"Export failed: {exc}")
         return 1
     _err(f"Wrote {total} submission(s) to {output}")
+    return 0
+
+
+def _api_client_credentials(args: argparse.Namespace) -> tuple[str, str] | None:
+    client_id = args.client_id or os.environ.get("NENTANG_CLIENT_ID")
+    secret = os.environ.get("NENTANG_CLIENT_SECRET")
+    if not client_id or not secret:
+        _err("Set NENTANG_CLIENT_ID (or --client-id) and NENTANG_CLIENT_SECRET: the command "
+             "runs as that API client, with its permissions.")
+        return None
+    return client_id, secret
+
+
+def cmd_subscriptions(args: argparse.Namespace, settings: Settings) -> int:
+    from app.core.api_client import ApiFailed
+    from app.deliveries import subscriptions_client as client
+
+    credentials = _api_client_credentials(args)
+    if credentials is None:
+        return 2
+    try:
+        with client.session(args.api, *credentials) as http:
+            if args.subscriptions_command == "list":
+                for row in client.listed(http, args.tenant):
+                    print(json.dumps(row, ensure_ascii=False))
+            elif args.subscriptions_command == "apply":
+                for name, what in client.apply(http, args.tenant, Path(args.file)):
+                    _err(f"{what} {name}")
+            else:
+                client.delete(http, args.tenant, args.name)
+                _err(f"deleted {args.name}")
+    except (ApiFailed, httpx.HTTPError) as exc:
+        _err(f"Failed: {exc}")
+        return 1
     return 0
 
 
@@ -493,6 +525,26 @@ def build_parser() -> argparse.ArgumentParser:
     subs.add_argument("--progress", action="store_true",
                       help="show the progress bar even when stderr is not a terminal")
     subs.set_defaults(func=cmd_export_submissions)
+
+    subscriptions = sub.add_parser(
+        "subscriptions", help="a unit's subscriptions (events sent to other systems), through "
+        "the API as an API client")
+    subscriptions_sub = subscriptions.add_subparsers(dest="subscriptions_command",
+                                                     required=True)
+    for name, text in (("list", "the unit's subscriptions, one JSON line each (secrets ***)"),
+                       ("apply", "create or replace, by name, the subscriptions in a JSON "
+                        "file (one, or a list)"),
+                       ("delete", "delete a subscription by name")):
+        command = subscriptions_sub.add_parser(name, help=text)
+        command.add_argument("--api", default="http://127.0.0.1:8000", help="the platform's URL")
+        command.add_argument("--client-id", help="API client (default: NENTANG_CLIENT_ID); the "
+                             "secret comes from NENTANG_CLIENT_SECRET")
+        command.add_argument("--tenant", required=True, help="tenant code")
+        if name == "apply":
+            command.add_argument("--file", "-f", required=True, help="JSON file")
+        if name == "delete":
+            command.add_argument("--name", required=True)
+        command.set_defaults(func=cmd_subscriptions)
     return parser
 
 

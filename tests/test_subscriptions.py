@@ -4,8 +4,12 @@ the X-Road REST message protocol and an LGSP token exchange over real HTTP, with
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,6 +19,7 @@ import pytest
 
 from app.core.db import utcnow
 from app.deliveries import worker as deliveries
+from tests.conftest import only_postgresql
 from tests.gateway_simulator import (
     ACCESS_KEY,
     CLIENT,
@@ -24,6 +29,7 @@ from tests.gateway_simulator import (
 )
 from tests.platform import Platform
 from tests.test_cases import Office, act, office, submit
+from tests.test_form_replicas import replicas  # noqa: F401 (a fixture)
 from tests.test_workflows import catalogue
 
 OPTIONS = deliveries.Options(max_attempts=4, timeout_seconds=1, backoff_seconds=1,
@@ -348,3 +354,46 @@ async def test_a_submission_and_a_decision_are_events_too(
     assert mine[0]["submission"]["form"] == "ho-kinh-doanh"
     assert list(mine[0]["data"]) == ["ten_ho_kinh_doanh"]
     assert mine[1]["event"]["outcome"] == "rejected"
+
+
+@only_postgresql()
+async def test_the_command_line_applies_lists_and_deletes_subscriptions(
+        client: httpx.AsyncClient, platform: Platform, replicas: list[str],  # noqa: F811
+        gateway: GatewaySimulator, tmp_path: Any) -> None:
+    """``nentang subscriptions`` as an API client against a real server: applying a file
+    twice creates, then replaces; secrets never come back; bad input names the field."""
+    where = await office(platform, client)
+    command = [sys.executable, "-m", "app.cli", "subscriptions"]
+    env = {**os.environ, "NENTANG_CLIENT_ID": where.admin.client_id,
+           "NENTANG_CLIENT_SECRET": where.admin.client_secret}
+
+    async def nentang(*args: str) -> subprocess.CompletedProcess[str]:
+        return await asyncio.to_thread(
+            subprocess.run, [*command, *args, "--api", replicas[0], "--tenant", where.province],
+            env=env, capture_output=True, text=True, timeout=60, check=False)
+
+    file = tmp_path / "subscriptions.json"
+    file.write_text(json.dumps([
+        {"name": "lgsp-xroad", "transport": "xroad", "target": xroad(gateway),
+         "events": ["case.*"]},
+        {"name": "lgsp-token", "transport": "token-gateway", "target": token_gateway(gateway),
+         "events": ["case.closed"]}]))
+    first = await nentang("apply", "--file", str(file))
+    assert first.returncode == 0, first.stderr
+    assert "created lgsp-xroad" in first.stderr and "created lgsp-token" in first.stderr
+    again = await nentang("apply", "--file", str(file))
+    assert "replaced lgsp-xroad" in again.stderr and "replaced lgsp-token" in again.stderr
+    listed = await nentang("list")
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert [r["name"] for r in rows] == ["lgsp-token", "lgsp-xroad"]
+    assert rows[0]["target"]["secret"] == "***" and SECRET_KEY not in listed.stdout
+
+    file.write_text(json.dumps({"name": "bad", "transport": "xroad", "target": {},
+                                "events": ["case.*"]}))
+    bad = await nentang("apply", "--file", str(file))
+    assert bad.returncode == 1 and "/target/security_server" in bad.stderr
+    gone = await nentang("delete", "--name", "lgsp-token")
+    assert gone.returncode == 0, gone.stderr
+    assert [r["name"] for r in (await client.get(
+        f"/api/v1/tenants/{where.province}/subscriptions",
+        headers=where.admin.headers)).json()] == ["lgsp-xroad"]

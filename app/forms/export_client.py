@@ -18,6 +18,8 @@ from typing import IO
 import httpx
 from tqdm import tqdm
 
+from app.core.api_client import ApiFailed, problem_text, signed_in
+
 
 class ExportFailed(Exception):
     pass
@@ -52,37 +54,22 @@ class _RecordCounter:
         return records
 
 
-def _problem(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-        detail = body.get("detail") or body.get("title")
-        return f"{response.status_code} {body.get('code')}: {detail}"
-    except ValueError:
-        return f"{response.status_code} {response.text[:200]}"
-
-
-def _token(http: httpx.Client, request: ExportRequest) -> str:
-    response = http.post("/oauth/token", data={"grant_type": "client_credentials"},
-                         auth=(request.client_id, request.client_secret))
-    if response.status_code != 200:
-        raise ExportFailed(f"sign-in refused: {_problem(response)}")
-    token: str = response.json()["access_token"]
-    return token
-
-
 def download(request: ExportRequest, *, progress: IO[str] | None = None,
              transport: httpx.BaseTransport | None = None) -> int:
     """Write the export to ``request.output``; returns the number of submissions."""
     params: tuple[tuple[str, str | int | float | bool | None], ...] = (
         ("form", request.form), ("format", request.format), *request.params)
-    with httpx.Client(base_url=request.api, timeout=httpx.Timeout(30, read=600),
-                      transport=transport) as http:
-        headers = {"Authorization": f"Bearer {_token(http, request)}"}
+    try:
+        http = signed_in(request.api, request.client_id, request.client_secret,
+                         timeout=httpx.Timeout(30, read=600), transport=transport)
+    except ApiFailed as exc:
+        raise ExportFailed(str(exc)) from None
+    with http:
         url = f"/api/v1/tenants/{request.tenant}/submissions/export"
-        with http.stream("GET", url, params=params, headers=headers) as response:
+        with http.stream("GET", url, params=params) as response:
             if response.status_code != 200:
                 response.read()
-                raise ExportFailed(_problem(response))
+                raise ExportFailed(problem_text(response))
             total = int(response.headers.get("x-total-count", "0"))
             by_bytes = request.format == "xlsx"
             bar = tqdm(total=int(response.headers.get("content-length", 0)) if by_bytes
