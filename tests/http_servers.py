@@ -22,6 +22,9 @@ class Dropped(Exception):
 
 
 class _QuietServer(ThreadingHTTPServer):
+    request_queue_size = 128  # the default 5 drops connections under concurrent senders
+    daemon_threads = True
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that gave up (a timeout test) is expected; anything else is loud."""
         if not isinstance(sys.exc_info()[1], BrokenPipeError | ConnectionResetError):
