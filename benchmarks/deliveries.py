@@ -9,8 +9,8 @@ What one run does:
 
 1. creates a fresh PostgreSQL database with fresh owner and service roles, migrated as the
    tests do; starts Nentang (``nentang serve``, one uvicorn worker) and a receiving system
-   (:mod:`benchmarks.receiver`, its own process, answering 200 at once and recording each
-   arrival's wall-clock time); bootstraps the platform, creates a small tree, publishes the
+   (:mod:`benchmarks.receiver`, its own uvicorn process, answering 200 at once and recording
+   each arrival's wall-clock time); bootstraps the platform, creates a small tree, publishes the
    ``ho-kinh-doanh`` form and workflow at the root, a portal client at a commune, and at the
    root one ``xroad`` subscription to ``case.opened`` pointed at the receiver (so every case
    opened anywhere makes one delivery);
@@ -151,17 +151,19 @@ def reset(receiver: Server) -> None:
 
 
 async def bare_send(url: str, bodies: list[bytes], concurrency: int = 16) -> float:
-    """Seconds for one asyncio process to POST every body, ``concurrency`` in flight."""
-    gate = asyncio.Semaphore(concurrency)
-    async with httpx.AsyncClient(timeout=30) as http:
-        async def one(body: bytes) -> None:
-            async with gate:
+    """Seconds for one asyncio process to POST every body: ``concurrency`` senders, each
+    taking the next body as soon as its last one is answered (no queueing machinery)."""
+    pending = iter(bodies)
+    async with httpx.AsyncClient(timeout=30,
+                                 limits=httpx.Limits(max_connections=concurrency)) as http:
+        async def sender() -> None:
+            for body in pending:
                 response = await http.post(url, content=body,
                                            headers={"content-type": "application/json"})
                 response.raise_for_status()
 
         started = time.monotonic()
-        await asyncio.gather(*(one(b) for b in bodies))
+        await asyncio.gather(*(sender() for _ in range(concurrency)))
         return time.monotonic() - started
 
 
@@ -209,7 +211,9 @@ def main(argv: list[str] | None = None) -> int:
         del settings
         env = {**db.env(data_dir), "NENTANG_DELIVERY_ALLOW_PRIVATE_TARGETS": "true"}
         nentang = start_nentang(env, data_dir, stack)
-        receiver = Server("receiver", ["-m", "benchmarks.receiver"], env, data_dir)
+        receiver = Server("receiver", ["-m", "uvicorn", "benchmarks.receiver:app",
+                                       "--no-access-log", "--log-level", "warning"],
+                          env, data_dir)
         stack.callback(receiver.stop)
         nentang.wait_ready()
         receiver.wait_ready()
