@@ -31,6 +31,8 @@ from app.identity.oauth_endpoints import router as oauth_router
 from app.identity.ratelimit import RateLimiter
 from app.identity.tokens import TokenService
 from app.reports.endpoints import router as reports_router
+from app.sharing.endpoints import gateway as sharing_gateway
+from app.sharing.endpoints import router as sharing_router
 from app.signing.endpoints import callbacks as signing_callbacks
 from app.signing.endpoints import router as signing_router
 from app.tenancy.endpoints import router as tenancy_router
@@ -73,7 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (health_router, oauth_router, federation_router, tenancy_router,
                    client_router, access_router, me_router, idp_router, audit_router,
                    forms_router, reports_router, workflows_router, calendar_router,
-                   cases_router, deliveries_router, signing_router, signing_callbacks):
+                   cases_router, deliveries_router, signing_router, signing_callbacks,
+                   sharing_router, sharing_gateway):
         app.include_router(router)
     app.state.tracer_provider = setup_tracing(app, db.engine)
     return app

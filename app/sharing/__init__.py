@@ -1,0 +1,1 @@
+"""Serving data to other platforms through the data-sharing gateway (X-Road style)."""
