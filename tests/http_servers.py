@@ -33,8 +33,9 @@ class _QuietServer(ThreadingHTTPServer):
 
 @contextmanager
 def serve(respond: Respond, tls: ssl.SSLContext | None = None) -> Iterator[str]:
-    """Serve POSTs with ``respond``; yields the server's base URL. With ``tls`` the server
-    speaks HTTPS with that (server-side) context, which may demand client certificates."""
+    """Serve POSTs (and GETs, with an empty body) with ``respond``; yields the base URL.
+    With ``tls`` the server speaks HTTPS with that (server-side) context, which may demand
+    client certificates."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -51,6 +52,8 @@ def serve(respond: Respond, tls: ssl.SSLContext | None = None) -> Iterator[str]:
             self.send_header("content-length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+
+        do_GET = do_POST  # a GET reads no body
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

@@ -15,6 +15,7 @@ from tests.isolation import Victim, World, load_cases, snapshot
 from tests.isolation_deliveries import victim_deliveries
 from tests.isolation_forms import victim_forms
 from tests.isolation_reports import victim_reports
+from tests.isolation_sharing import victim_lookups
 from tests.isolation_signing import victim_signatures
 from tests.isolation_workflows import delegation, victim_workflows
 from tests.pki import build as build_pki
@@ -58,6 +59,7 @@ async def _victim_objects(platform: Platform, tenant: str) -> Victim:
     forms.update(await victim_reports(platform.http, tenant, platform.admin))
     forms.update(await victim_workflows(platform.http, tenant, platform.admin))
     forms.update(await victim_deliveries(platform, tenant, platform.admin))
+    forms.update(await victim_lookups(platform.http, tenant, platform.admin))
     return Victim(user["id"], client.client_id, "victim_role", "doomed_role", grant["id"], forms)
 
 

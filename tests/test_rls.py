@@ -15,7 +15,11 @@ from tests.conftest import Backend, only_postgresql
 from tests.isolation_deliveries import victim_deliveries
 from tests.isolation_forms import victim_forms
 from tests.isolation_reports import victim_reports
-from tests.isolation_sharing import publish_data_service, replace_gateway_trust
+from tests.isolation_sharing import (
+    publish_data_service,
+    replace_gateway_trust,
+    replace_lookup,
+)
 from tests.isolation_signing import victim_signatures
 from tests.isolation_workflows import delegation, victim_workflows
 from tests.pki import build as build_pki
@@ -113,7 +117,8 @@ async def test_unscoped_select_as_service_role_returns_no_rows(
                                headers=admin.headers)
     assert secret.status_code == 201, secret.text  # (deliveries: vw-pub's hook above)
     await victim_deliveries(platform, province, admin)  # a subscription; attempts recorded
-    for attack in (publish_data_service(None, province), replace_gateway_trust(None, province)):
+    for attack in (publish_data_service(None, province), replace_gateway_trust(None, province),
+                   replace_lookup(None, province)):
         done = await client.request(attack.method, attack.url, json=attack.json,
                                     headers=admin.headers)
         assert done.status_code < 300, done.text

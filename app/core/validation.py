@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
+from jsonschema import Draft202012Validator
 from pydantic import AfterValidator, StringConstraints
 
 # Control characters and lone surrogates: PostgreSQL text rejects NUL, and a lone surrogate
@@ -28,3 +30,19 @@ Name = Annotated[
     AfterValidator(safe_text),
 ]
 """A display name: stripped, 1 to 255 characters, no control characters."""
+
+
+def settings_errors(schema: Mapping[str, Any], instance: Any, prefix: str, whose: str,
+                    whose_vi: str) -> list[dict[str, str]]:
+    """A plug-in's settings checked against its JSON Schema: one error per fault, pointing
+    at the field (a missing one included) and never quoting a value (it may be a secret)."""
+    errors = []
+    for error in Draft202012Validator(dict(schema)).iter_errors(instance):
+        pointer = prefix + "".join(f"/{p}" for p in error.absolute_path)
+        if error.validator == "required" and isinstance(error.instance, dict):
+            missing = [n for n in error.validator_value if n not in error.instance]
+            pointer += f"/{missing[0]}" if missing else ""
+        errors.append({"pointer": pointer, "detail": f"Fails the {whose}'s "
+                       f"'{error.validator}' rule.", "detail_vi": f"Không đúng yêu cầu của "
+                       f"{whose_vi}."})
+    return errors

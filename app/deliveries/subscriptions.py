@@ -20,7 +20,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jsonschema import Draft202012Validator
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,6 +27,7 @@ from app.audit import service as audit
 from app.core.db import utcnow
 from app.core.outbox import OutboxEvent
 from app.core.problems import Problem, not_found
+from app.core.validation import settings_errors
 from app.deliveries import service as deliveries
 from app.deliveries import transports
 from app.deliveries.models import Subscription
@@ -66,13 +66,8 @@ def check(body: Mapping[str, Any], *, principal: Principal, tenant: Tenant) -> N
         names = ", ".join(sorted(transports.available()))
         raise invalid([_error("/transport", f"No transport '{body['transport']}' is installed "
                               f"(installed: {names}).", "Không có phương thức truyền này.")])
-    for error in Draft202012Validator(dict(transport.config_schema)).iter_errors(body["target"]):
-        pointer = "/target" + "".join(f"/{p}" for p in error.absolute_path)
-        if error.validator == "required" and isinstance(error.instance, dict):
-            missing = [n for n in error.validator_value if n not in error.instance]
-            pointer += f"/{missing[0]}" if missing else ""
-        errors.append(_error(pointer, f"Fails the transport's '{error.validator}' rule.",
-                             "Không đúng yêu cầu của phương thức truyền."))
+    errors += settings_errors(transport.config_schema, body["target"], "/target", "transport",
+                              "phương thức truyền")
     if not errors:
         try:
             transport.check_config(body["target"])

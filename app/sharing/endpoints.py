@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request, Response
 from sqlalchemy import select
 
 from app.audit import service as audit
@@ -19,11 +19,20 @@ from app.core.problems import not_found
 from app.definitions.lifecycle import tenant_codes
 from app.forms import service as forms
 from app.identity.auth import ScopedSession
-from app.identity.dependencies import Access, needs
+from app.identity.dependencies import Access, needs, needs_any
 from app.identity.permissions import Permission
-from app.sharing import service
-from app.sharing.models import DataService
-from app.sharing.schemas import DataServiceIn, DataServiceOut, GatewayTrustIn, GatewayTrustOut
+from app.sharing import lookups, service
+from app.sharing.models import DataService, Lookup
+from app.sharing.schemas import (
+    DataServiceIn,
+    DataServiceOut,
+    GatewayTrustIn,
+    GatewayTrustOut,
+    LookupIn,
+    LookupOut,
+    PrefillIn,
+    PrefillOut,
+)
 from app.tenancy.models import Tenant
 from app.tenancy.scope import TenantScope, apply_scope
 
@@ -76,6 +85,56 @@ async def replace_gateway_trust(access: TenantsWrite, body: GatewayTrustIn,
                                       body=body.model_dump())
     return GatewayTrustOut(tenant=access.tenant.code, issuer=row.issuer,
                            audience=row.audience, keys=row.keys, updated_at=row.updated_at)
+
+
+# ---- prefill lookups ----------------------------------------------------------------------------
+
+PrefillCaller = Annotated[Access, needs_any(Permission.SUBMISSIONS_CREATE,
+                                            Permission.SUBMISSIONS_READ)]
+
+
+def _lookup_out(row: Lookup) -> LookupOut:
+    return LookupOut(name=row.name, form=row.form, field=row.field, settings=row.settings,
+                     updated_at=row.updated_at)
+
+
+@router.get("/lookups", response_model=list[LookupOut],
+            summary="The unit's own prefill lookups")
+async def list_lookups(access: TenantsRead, session: ScopedSession) -> list[LookupOut]:
+    rows = (await session.execute(select(Lookup).where(
+        Lookup.tenant_id == access.tenant.id).order_by(Lookup.name))).scalars()
+    return [_lookup_out(r) for r in rows]
+
+
+@router.put("/lookups/{name}", response_model=LookupOut,
+            summary="Declare or replace a lookup that prefills a form from a remote service "
+            "(the units below use it too)")
+async def replace_lookup(access: TenantsWrite, name: Annotated[str, Path(
+        pattern=r"^[a-z][a-z0-9-]{0,63}$")], body: LookupIn,
+                         session: ScopedSession) -> LookupOut:
+    return _lookup_out(await lookups.replace(session, caller=access.principal,
+                                             tenant=access.tenant, name=name,
+                                             body=body.model_dump()))
+
+
+@router.delete("/lookups/{name}", status_code=204, summary="Drop a lookup")
+async def delete_lookup(access: TenantsWrite, name: str, session: ScopedSession) -> Response:
+    await lookups.delete(session, caller=access.principal, tenant=access.tenant, name=name)
+    return Response(status_code=204)
+
+
+@router.post("/forms/{key}/prefill", response_model=PrefillOut,
+             summary="Prefill a form from the remote service bound to one of its fields; an "
+             "unavailable service is an answer (fill in by hand), never an error")
+async def prefill(access: PrefillCaller, key: str, body: PrefillIn,
+                  session: ScopedSession) -> PrefillOut:
+    row = await lookups.for_field(session, access.tenant, key, body.field)
+    if row is None:
+        raise not_found("lookup", f"{key}/{body.field}")
+    answer = await lookups.call(row, body.value)
+    return PrefillOut(available=answer.available, found=answer.found, values=dict(answer.values),
+                      source=answer.source, reason=answer.reason,
+                      reason_vi=lookups.UNAVAILABLE_VI if answer.reason else None)
 
 
 # ---- the gateway's side -------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Data services a unit publishes to other platforms, and whom it trusts to call them.
+"""Data services a unit publishes to other platforms, whom it trusts to call them, and the
+remote lookups that prefill its forms.
 
 A ``data_service`` is a named, numbered, immutable description of a query over the unit's
 cases or submissions (and its units' below): which form, which fields are exposed, which
@@ -47,4 +48,20 @@ class GatewayTrust(TenantOwned, Timestamped, Base):
     issuer: Mapped[str] = mapped_column(String(500))
     audience: Mapped[str] = mapped_column(String(500))
     keys: Mapped[dict[str, Any]] = mapped_column()  # a JWKS of public keys
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Lookup(TenantOwned, Timestamped, Base):
+    __tablename__ = "lookups"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+        Index("uq_lookups_name", "tenant_id", "name", unique=True),
+    )
+    __tenant_visibility__: ClassVar[str] = "inherited"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(64))
+    form: Mapped[str] = mapped_column(String(64))
+    field: Mapped[str] = mapped_column(String(64))
+    settings: Mapped[dict[str, Any]] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

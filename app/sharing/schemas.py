@@ -57,3 +57,36 @@ class GatewayTrustOut(BaseModel):
     audience: str
     keys: dict[str, Any]
     updated_at: datetime
+
+
+class LookupIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    form: str = Field(pattern=r"^[a-z][a-z0-9-]{0,63}$")
+    field: str = Field(min_length=1, max_length=64, description="The field whose value is the "
+                       "lookup's key (e.g. the citizen-ID number).")
+    settings: dict[str, Any] = Field(description="url (with {value}) or xroad + parameter; "
+                                     "fills {form field: JSON Pointer into the answer}; "
+                                     "timeout_seconds, cache_seconds, failures_to_open, "
+                                     "open_seconds.")
+
+
+class LookupOut(LookupIn):
+    name: str
+    updated_at: datetime
+
+
+class PrefillIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    field: str = Field(min_length=1, max_length=64)
+    value: str = Field(min_length=1, max_length=200)
+
+
+class PrefillOut(BaseModel):
+    available: bool = Field(description="False: the lookup cannot answer now; fill in by hand.")
+    found: bool
+    values: dict[str, Any]
+    source: str = Field(description="live, cache, or circuit-open.")
+    reason: str | None = None
+    reason_vi: str | None = None

@@ -8,13 +8,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jsonschema import Draft202012Validator
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
 from app.core.db import utcnow
 from app.core.problems import Problem, not_found
+from app.core.validation import settings_errors
 from app.identity.callers import Caller
 from app.identity.principals import path_ids
 from app.signing import providers, receipts, verification
@@ -72,15 +72,8 @@ def check(body: Mapping[str, Any]) -> None:
         raise invalid([_error("/provider", f"No signing provider '{body['provider']}' is "
                               f"installed (installed: {names}).",
                               f"Không có nhà cung cấp ký số '{body['provider']}'.")])
-    validator = Draft202012Validator(dict(provider.config_schema))
-    for error in validator.iter_errors(body["config"]):
-        pointer = "/config" + "".join(f"/{p}" for p in error.absolute_path)
-        if error.validator == "required" and isinstance(error.instance, dict):
-            missing = [n for n in error.validator_value if n not in error.instance]
-            pointer += f"/{missing[0]}" if missing else ""
-        # The message never quotes the value: it may be a secret.
-        errors.append(_error(pointer, f"Fails the provider's '{error.validator}' rule.",
-                             "Không đúng yêu cầu của nhà cung cấp."))
+    errors += settings_errors(provider.config_schema, body["config"], "/config", "provider",
+                              "nhà cung cấp")
     if not errors:
         try:
             provider.check_config(body["config"])
