@@ -74,6 +74,8 @@ class GatewaySimulator:
     # Cases whose events the service refuses for good (X-Road-Error: Client.AccessDenied).
     refused_cases: set[str] = field(default_factory=set)
     delay: float = 0.0  # seconds before every answer
+    # The register a lookup service answers from: citizen-ID number -> record.
+    people: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._faults: deque[str] = deque()
@@ -130,6 +132,7 @@ class GatewaySimulator:
             if path == "/lgsp/forbidden":
                 return self._answer(403, {"error": "forbidden"})
             return self._deliver(path, headers, body, {})
+        path, _, query = path.partition("?")
         if path.startswith("/r1/"):
             parts = tuple(unquote(p) for p in path[len("/r1/"):].split("/"))
             client = tuple(unquote(p) for p in headers.get("x-road-client", "").split("/"))
@@ -139,11 +142,23 @@ class GatewaySimulator:
                 return self._xroad_error(500, "Server.ServerProxy.UnknownService")
             if client not in self.allowed_clients:
                 return self._xroad_error(403, "Client.AccessDenied")
+            if not body:  # a GET: a lookup
+                return self._lookup(query)
             request_id = str(uuid.uuid4())
             return self._deliver(path, headers, body, {
                 "X-Road-Id": headers.get("x-road-id", ""), "X-Road-Request-Id": request_id,
                 "X-Road-Request-Hash": base64.b64encode(hashlib.sha512(body).digest()).decode()})
         return self._answer(404, {"error": "not_found"})
+
+    def _lookup(self, query: str) -> tuple[int, dict[str, str], bytes]:
+        """A register behind the gateway: a GET with ``?so_dinh_danh=``."""
+        from urllib.parse import parse_qs
+
+        number = parse_qs(query).get("so_dinh_danh", [""])[0]
+        person = self.people.get(number)
+        if person is None:
+            return self._answer(404, {"error": "not found"})
+        return self._answer(200, person)
 
     def _deliver(self, path: str, headers: dict[str, str], body: bytes,
                  extra: dict[str, str]) -> tuple[int, dict[str, str], bytes]:

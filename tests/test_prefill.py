@@ -126,3 +126,21 @@ async def test_a_lookup_is_checked_against_the_form(
                               headers=where.admin.headers)
     assert [r["name"] for r in listed.json()] == ["dan-cu"]
     assert (await client.delete(base, headers=where.admin.headers)).status_code == 204
+
+
+async def test_a_lookup_through_the_x_road_gateway(
+        client: httpx.AsyncClient, platform: Platform) -> None:
+    from tests.gateway_simulator import GatewaySimulator
+    from tests.test_subscriptions import xroad
+
+    where = await office(platform, client)
+    with GatewaySimulator(people={"001099012345": {"ho_ten": "Trần Thị B"}}).running() as gw:
+        body = {"form": "ho-kinh-doanh", "field": "chu_ho_so_dinh_danh", "settings": {
+            "xroad": xroad(gw), "parameter": "so_dinh_danh",
+            "fills": {"chu_ho_ho_ten": "/ho_ten"}}}
+        made = await client.put(f"/api/v1/tenants/{where.province}/lookups/dan-cu-xroad",
+                                headers=where.admin.headers, json=body)
+        assert made.status_code == 200, made.text
+        found = await prefill(client, where, "001099012345")
+        assert found["values"] == {"chu_ho_ho_ten": "Trần Thị B"}
+        assert (await prefill(client, where, "079000000000"))["found"] is False
