@@ -135,9 +135,10 @@ async def list_cases(access: CasesRead, session: ScopedSession, cursor: str | No
                      workflow: Annotated[str | None, Query(max_length=64)] = None,
                      state: Annotated[str | None, Query(max_length=64)] = None,
                      ) -> Page[CaseSummary]:
-    after = decode_cursor(cursor, str, uuid.UUID)
+    after = decode_cursor(cursor, datetime, uuid.UUID)
     rows = await service.listed(session, access.tenant, status=status, workflow=workflow,
-                                state=state, after=(after[0], str(after[1])) if after else None,
+                                state=state,
+                                after=(after[0].isoformat(), str(after[1])) if after else None,
                                 limit=limit + 1)
     page, next_cursor = split_page(rows, limit, lambda c: [c.updated_at.isoformat(), c.id])
     codes = await tenant_codes(session, {c.tenant_id for c in page})
@@ -267,12 +268,12 @@ async def my_tasks(principal: CurrentPrincipal, session: ScopedSession,
         within = await get_by_code(session, tenant)
         if within is None:
             return Page[TaskOut](items=[], next_cursor=None)
-    after = decode_cursor(cursor, str, uuid.UUID)
+    after = decode_cursor(cursor, datetime, uuid.UUID)
     now = utcnow()
     standing_in = await delegations.delegators(session, principal, now)
     page, more = await inbox.tasks(
         session, principal, now=now, sla=sla, workflow=workflow, tenant=within,
-        after=[after[0], str(after[1])] if after else None, limit=limit,
+        after=[after[0].isoformat(), str(after[1])] if after else None, limit=limit,
         standing_in=standing_in)
     codes = await tenant_codes(session, {t.case.tenant_id for t in page})
     me = str(principal.id)

@@ -11,6 +11,7 @@ import base64
 import json
 import uuid
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
@@ -40,7 +41,8 @@ def encode_cursor(key: list[Any]) -> str:
 
 def decode_cursor(cursor: str | None, *types: type) -> list[Any] | None:
     """Decode a cursor whose key has one value of each of ``types``, or raise a 422.
-    ``uuid.UUID`` parts travel as strings and come back as UUIDs."""
+    ``uuid.UUID`` and ``datetime`` parts travel as strings (a datetime in ISO 8601 with its
+    offset) and come back as UUIDs and datetimes."""
     if not cursor:
         return None
     if len(cursor) > MAX_CURSOR_LENGTH:
@@ -54,10 +56,16 @@ def decode_cursor(cursor: str | None, *types: type) -> list[Any] | None:
         raise bad_cursor()
     if not all(_valid_part(v, t) for v, t in zip(key, types, strict=True)):
         raise bad_cursor()
-    return [uuid.UUID(v) if t is uuid.UUID else v for v, t in zip(key, types, strict=True)]
+    return [uuid.UUID(v) if t is uuid.UUID else datetime.fromisoformat(v) if t is datetime
+            else v for v, t in zip(key, types, strict=True)]
 
 
 def _valid_part(value: Any, kind: type) -> bool:
+    if kind is datetime:
+        try:
+            return datetime.fromisoformat(value).tzinfo is not None
+        except (TypeError, ValueError):
+            return False
     if kind is uuid.UUID:
         try:
             uuid.UUID(value)

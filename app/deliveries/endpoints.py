@@ -5,7 +5,7 @@ under ``.../webhook-secrets``."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Response
@@ -56,9 +56,9 @@ def _out(delivery: Delivery, event: OutboxEvent, codes: dict[uuid.UUID, str], *,
 async def list_deliveries(access: WorkflowsRead, session: ScopedSession,
                           status: DeliveryStatus | None = None, cursor: str | None = None,
                           limit: Limit = DEFAULT_LIMIT) -> Page[DeliveryOut]:
-    after = decode_cursor(cursor, str, uuid.UUID)
+    after = decode_cursor(cursor, datetime, uuid.UUID)
     rows = await service.listed(session, access.tenant, status=status,
-                                after=(after[0], str(after[1])) if after else None,
+                                after=(after[0].isoformat(), str(after[1])) if after else None,
                                 limit=limit + 1)
     page, next_cursor = split_page(rows, limit,
                                    lambda r: [r[0].created_at.isoformat(), r[0].id])

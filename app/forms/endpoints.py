@@ -157,12 +157,12 @@ async def list_submissions(
     if fields:
         await submissions.check_field_filters(session, access.principal, access.tenant, form,
                                               [p for p, _ in fields])
-    after = decode_cursor(cursor, str, uuid.UUID)
+    after = decode_cursor(cursor, datetime, uuid.UUID)
     filters = submissions.Filters(form=form, status=status, query=q, fields=fields,
                                   here_only=not subtree)
     rows = await submissions.list_page(
         session, access.tenant, filters,
-        after=(datetime.fromisoformat(after[0]), after[1]) if after else None,
+        after=(after[0], after[1]) if after else None,
         limit=limit + 1)
     page, next_cursor = split_page(rows, limit,
                                    lambda r: [r[0].created_at.isoformat(), str(r[0].id)])

@@ -192,10 +192,9 @@ async def call_service(tenant: str, service_code: str, request: Request,
     if not service.allowed(found, consumer):
         raise service.forbidden(found)
     params = dict(request.query_params)
-    after = decode_cursor(params.get("cursor"), str, uuid.UUID)
-    rows = await service.records(
-        session, unit, found, params,
-        (datetime.fromisoformat(after[0]), after[1]) if after else None)
+    after = decode_cursor(params.get("cursor"), datetime, uuid.UUID)
+    rows = await service.records(session, unit, found, params,
+                                 (after[0], after[1]) if after else None)
     page = rows[:service.PAGE]
     await audit.record(session, tenant_id=unit.id, actor=f"gateway:{consumer.client}",
                        action="data_service.call", resource_type="data_service",
