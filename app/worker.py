@@ -40,7 +40,13 @@ async def run_forever(db: Database, owner: str, *, options: deliveries.Options,
                       poll_seconds: float, batch: int, stop: asyncio.Event) -> None:
     async with deliveries.new_client(options) as client:
         while not stop.is_set():
-            done = await run_round(db, owner, options=options, batch=batch, client=client)
+            try:
+                done = await run_round(db, owner, options=options, batch=batch, client=client)
+            except Exception:  # a bad row or a lost connection must not stop every tenant's work
+                log.exception("worker round failed; retrying after the poll interval")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
+                continue
             if done.fired.claimed:
                 log.info("fired %d timers (%d skipped, %d errors)", done.fired.fired,
                          done.fired.skipped, len(done.fired.errors))

@@ -178,6 +178,12 @@ async def test_publishing_checks_fields_consumers_and_personal_data(
     personal = await client.post(base, headers=where.admin.headers, json={
         **good, "fields": ["chu_ho_ho_ten"], "personal_data": "basic"})
     assert personal.status_code == 201, personal.text
+    await platform.role_for(where.province, "sharing_admin", ["tenants:read", "tenants:write"],
+                            by=where.admin)
+    limited = await platform.client_for(where.province, ["sharing_admin"], by=where.admin)
+    refused = await client.post(base, headers=limited.headers, json={
+        **good, "name": "ds2", "fields": ["chu_ho_ho_ten"], "personal_data": "basic"})
+    assert (refused.status_code, refused.json()["code"]) == (403, "personal-data-not-allowed")
     bad_keys = await client.put(f"/api/v1/tenants/{where.province}/gateway-trust",
                                 headers=where.admin.headers,
                                 json={"issuer": GATEWAY, "audience": "nentang",

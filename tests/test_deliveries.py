@@ -131,6 +131,7 @@ def test_backoff_doubles_with_jitter_up_to_an_hour_and_honours_retry_after() -> 
     assert deliveries.backoff(1, options, timedelta(minutes=10),
                               rng=lambda: 1.0) == timedelta(minutes=10)
     assert deliveries.backoff(1, options, timedelta(days=2), rng=lambda: 1.0) == timedelta(hours=1)
+    assert deliveries.backoff(100, options, rng=lambda: 1.0) == timedelta(hours=1)  # no overflow
 
 
 # ---- over the API and the worker -------------------------------------------------------------

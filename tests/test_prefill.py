@@ -144,3 +144,19 @@ async def test_a_lookup_through_the_x_road_gateway(
         found = await prefill(client, where, "001099012345")
         assert found["values"] == {"chu_ho_ho_ten": "Trần Thị B"}
         assert (await prefill(client, where, "079000000000"))["found"] is False
+
+
+async def test_a_lookup_may_not_reach_inside_the_network_unless_allowed(register: Register) -> None:
+    """The operator's rule for webhooks holds for lookups too: a private address is refused
+    (an unavailable lookup) unless private targets are allowed."""
+    import uuid as uuid_module
+
+    from app.sharing import lookups
+    from app.sharing.models import Lookup
+
+    row = Lookup(id=uuid_module.uuid4(), name="x", form="f", field="k",
+                 settings=lookup(register)["settings"])
+    refused = await lookups.call(row, "001099012345", allow_private=False)
+    assert (refused.available, register.calls) == (False, 0)
+    allowed = await lookups.call(row, "001099012345", allow_private=True)
+    assert allowed.available and register.calls == 1

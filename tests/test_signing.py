@@ -475,6 +475,11 @@ async def test_each_reason_a_signature_fails_is_named(form: str, pki: Pki) -> No
                                                 moment=datetime.now(UTC), principal=me)
         assert [r.code for r in verdict.reasons] == reasons, identity.certificate.subject
         assert verdict.valid is not reasons
+    not_a_certificate = b".".join(base64.urlsafe_b64encode(part).rstrip(b"=") for part in (
+        b'{"alg":"RS256","x5c":["AAAA"]}', b"{}", b"sig"))
+    garbage = await verification.verify_any(not_a_certificate, content, policy,
+                                            moment=datetime.now(UTC), principal=me)
+    assert [r.code for r in garbage.reasons] == ["malformed"]
     other = await verification.verify_any(await signed(pki.signer), b'{"case":"y"}', policy,
                                           moment=datetime.now(UTC), principal=me)
     assert [r.code for r in other.reasons] == ["digest-mismatch"]

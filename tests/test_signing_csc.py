@@ -153,6 +153,8 @@ async def test_callbacks_must_prove_where_they_come_from(
         Callback(genuine.url, {**genuine.headers, "x-csc-signature": "t=1,v1=00"},
                  genuine.body),
         Callback(genuine.url, {"content-type": "application/json"}, genuine.body),
+        Callback(genuine.url, {**genuine.headers, "x-csc-signature": b"t=1,v1=\xe9"},  # type: ignore[dict-item]
+                 genuine.body),
         csc.signed_callback(genuine.url, payload, timestamp=int(time.time()) - 3600),
         csc.signed_callback(genuine.url, payload, secret="another-units-callback-secret"),
         csc.signed_callback(genuine.url, {**payload, "responseID": "someone-elses"}),

@@ -83,7 +83,9 @@ def backoff(attempts: int, options: Options, retry_after: timedelta | None = Non
             rng: Callable[[], float] = random.random) -> timedelta:
     """The wait after the ``attempts``-th failure: base × 2^(n-1), capped at an hour, with
     full jitter over its upper half; never shorter than the receiver's ``Retry-After``."""
-    ceiling = min(timedelta(seconds=options.backoff_seconds) * 2 ** (attempts - 1), MAX_BACKOFF)
+    # The exponent is capped first: 2^42 × 30 s would overflow a timedelta.
+    ceiling = min(timedelta(seconds=options.backoff_seconds) * 2 ** min(attempts - 1, 20),
+                  MAX_BACKOFF)
     wait: timedelta = ceiling * (0.5 + rng() / 2)
     if retry_after is not None:
         wait = max(wait, min(retry_after, MAX_BACKOFF))

@@ -61,7 +61,8 @@ async def list_data_services(access: TenantsRead,
              summary="Publish a data service (a new, immutable version of its name)")
 async def publish_data_service(access: TenantsWrite, body: DataServiceIn,
                                session: ScopedSession) -> DataServiceOut:
-    return _out(await service.publish(session, caller=access.principal, tenant=access.tenant,
+    return _out(await service.publish(session, caller=access.principal,
+                                      principal=access.principal, tenant=access.tenant,
                                       body=body.model_dump()))
 
 
@@ -126,12 +127,13 @@ async def delete_lookup(access: TenantsWrite, name: str, session: ScopedSession)
 @router.post("/forms/{key}/prefill", response_model=PrefillOut,
              summary="Prefill a form from the remote service bound to one of its fields; an "
              "unavailable service is an answer (fill in by hand), never an error")
-async def prefill(access: PrefillCaller, key: str, body: PrefillIn,
+async def prefill(access: PrefillCaller, key: str, body: PrefillIn, request: Request,
                   session: ScopedSession) -> PrefillOut:
     row = await lookups.for_field(session, access.tenant, key, body.field)
     if row is None:
         raise not_found("lookup", f"{key}/{body.field}")
-    answer = await lookups.call(row, body.value)
+    answer = await lookups.call(row, body.value, allow_private=request.app.state.settings
+                                .delivery_allow_private_targets)
     return PrefillOut(available=answer.available, found=answer.found, values=dict(answer.values),
                       source=answer.source, reason=answer.reason,
                       reason_vi=lookups.UNAVAILABLE_VI if answer.reason else None)

@@ -30,15 +30,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit import service as audit
 from app.core.db import utcnow
 from app.core.problems import Problem, not_found
-from app.deliveries.transports.xroad import CLIENT_PARTS, service_url
+from app.deliveries import targets
+from app.deliveries.transports.xroad import CLIENT_PARTS, XRoadTransport, service_url
 from app.identity.callers import Caller
 from app.identity.principals import path_ids
 from app.sharing.models import Lookup
 from app.tenancy.models import Tenant
 
 UNAVAILABLE = "The lookup is unavailable: fill in by hand."
+XROAD_SCHEMA = XRoadTransport.config_schema
 UNAVAILABLE_VI = "Không tra cứu được: vui lòng nhập tay."
-_PART = {"type": "string", "minLength": 1, "maxLength": 255}
 
 
 # ---- the circuit and the cache (per process) ---------------------------------------------------
@@ -55,9 +56,14 @@ _CIRCUITS: dict[tuple[uuid.UUID, str], Circuit] = {}
 
 
 def circuit_of(row: Lookup) -> Circuit:
-    """The circuit of a lookup's current settings (a changed lookup starts afresh)."""
+    """The circuit of a lookup's current settings (a changed lookup starts afresh, and the
+    circuits of its earlier settings are dropped)."""
     key = (row.id, repr(sorted(row.settings.items())))
-    return _CIRCUITS.setdefault(key, Circuit())
+    if key not in _CIRCUITS:
+        for stale in [k for k in _CIRCUITS if k[0] == row.id]:
+            del _CIRCUITS[stale]
+        _CIRCUITS[key] = Circuit()
+    return _CIRCUITS[key]
 
 
 @dataclass(frozen=True)
@@ -69,17 +75,25 @@ class Answer:
     reason: str | None = None
 
 
-async def _fetch(settings: Mapping[str, Any], value: str) -> httpx.Response:
+async def _fetch(settings: Mapping[str, Any], value: str,
+                 allow_private: bool) -> httpx.Response:
     timeout = settings.get("timeout_seconds", 3)
+    if "xroad" in settings:
+        url = service_url(settings["xroad"])
+    else:
+        url = settings["url"].replace("{value}", quote(value, safe=""))
+    # A lookup's URL is data an admin typed: it must not reach inside the network.
+    await targets.check(url, allow_private=allow_private)
     async with httpx.AsyncClient(timeout=timeout, follow_redirects=False,
                                  trust_env=False) as http:
         if "xroad" in settings:
             target = settings["xroad"]
             client = "/".join(quote(target["client"][p], safe="") for p in CLIENT_PARTS)
-            return await http.get(service_url(target), params={settings["parameter"]: value},
+            return await http.get(url, params={settings["parameter"]: value},
                                   headers={"X-Road-Client": client,
-                                           "X-Road-Id": str(uuid.uuid4())})
-        return await http.get(settings["url"].replace("{value}", quote(value, safe="")))
+                                           "X-Road-Id": str(uuid.uuid4()),
+                                           "X-Road-UserId": target.get("user_id", "nentang")})
+        return await http.get(url)
 
 
 def _fills(settings: Mapping[str, Any], body: Any) -> dict[str, Any]:
@@ -92,7 +106,7 @@ def _fills(settings: Mapping[str, Any], body: Any) -> dict[str, Any]:
     return values
 
 
-async def call(row: Lookup, value: str) -> Answer:
+async def call(row: Lookup, value: str, *, allow_private: bool = False) -> Answer:
     settings, circuit, now = row.settings, circuit_of(row), time.monotonic()
     cached = circuit.cache.get(value)
     if cached is not None and cached[0] > now:
@@ -103,19 +117,37 @@ async def call(row: Lookup, value: str) -> Answer:
         circuit.opened_at = None  # half-open: this call is the trial
         circuit.failures = settings.get("failures_to_open", 5) - 1
     try:
-        response = await _fetch(settings, value)
+        response = await _fetch(settings, value, allow_private)
         if response.status_code not in (200, 404):
             raise httpx.HTTPStatusError("unavailable", request=response.request,
                                         response=response)
         found = _fills(settings, response.json()) if response.status_code == 200 else None
-    except (httpx.HTTPError, ValueError):
+    except (httpx.HTTPError, ValueError, KeyError, TypeError, OSError,
+            targets.ForbiddenTarget):
         circuit.failures += 1
         if circuit.failures >= settings.get("failures_to_open", 5):
             circuit.opened_at = time.monotonic()
         return Answer(False, reason=UNAVAILABLE)
     circuit.failures = 0
-    circuit.cache[value] = (time.monotonic() + settings.get("cache_seconds", 60), found)
+    _remember(circuit, value, found, settings.get("cache_seconds", 60))
     return Answer(True, found is not None, found or {})
+
+
+MAX_CACHED = 10_000
+
+
+def _remember(circuit: Circuit, value: str, found: dict[str, Any] | None,
+              seconds: float) -> None:
+    """Cache an answer for ``seconds`` (none when 0); expired answers are dropped on each
+    write and the cache is bounded, so personal data does not outlive its time."""
+    now = time.monotonic()
+    for key in [k for k, (until, _) in circuit.cache.items() if until <= now]:
+        del circuit.cache[key]
+    if seconds <= 0:
+        return
+    if len(circuit.cache) >= MAX_CACHED:
+        circuit.cache.pop(next(iter(circuit.cache)))
+    circuit.cache[value] = (now + seconds, found)
 
 
 # ---- managing ------------------------------------------------------------------------------------
@@ -128,9 +160,12 @@ SETTINGS_SCHEMA: dict[str, Any] = {
     "properties": {
         "url": {"type": "string", "pattern": "^https?://.*\\{value\\}", "maxLength": 2000},
         "xroad": {"type": "object", "required": ["security_server", "service", "client"],
+                  "additionalProperties": False,
                   "properties": {"security_server": {"type": "string",
                                                      "pattern": "^https?://"},
-                                 "service": {"type": "object"}, "client": {"type": "object"}}},
+                                 "service": XROAD_SCHEMA["properties"]["service"],
+                                 "client": XROAD_SCHEMA["properties"]["client"],
+                                 "user_id": XROAD_SCHEMA["properties"]["user_id"]}},
         "parameter": {"type": "string", "minLength": 1, "maxLength": 64},
         "fills": {"type": "object", "minProperties": 1,
                   "additionalProperties": {"type": "string", "pattern": "^(/.*)?$"}},
@@ -165,8 +200,10 @@ async def replace(session: AsyncSession, *, caller: Caller, tenant: Tenant, name
         known = declared_fields(form.definition)
         if body["field"] not in known:
             errors.append({"pointer": "/field", "detail": "not a field of the form"})
+        fills = body["settings"].get("fills")
         errors += [{"pointer": f"/settings/fills/{target}", "detail": "not a field of the form"}
-                   for target in body["settings"].get("fills", {}) if target not in known]
+                   for target in (fills if isinstance(fills, dict) else {})
+                   if target not in known]
     except Problem:
         errors.append({"pointer": "/form", "detail": "no such published form here"})
     if errors:

@@ -31,11 +31,12 @@ from app.audit import service as audit
 from app.cases.models import Case
 from app.core.db import utcnow
 from app.core.problems import Problem, not_found
+from app.deliveries.subscriptions import NEEDS
 from app.forms import service as forms
 from app.forms.definitions import declared_fields
 from app.forms.models import Submission
 from app.forms.submissions import personal_fields
-from app.identity.callers import Caller
+from app.identity.callers import Caller, Principal
 from app.identity.principals import path_ids
 from app.sharing.models import DataService, GatewayTrust
 from app.tenancy.models import Tenant
@@ -58,10 +59,18 @@ def _error(pointer: str, en: str) -> dict[str, str]:
 # ---- publishing ---------------------------------------------------------------------------------
 
 
-async def publish(session: AsyncSession, *, caller: Caller, tenant: Tenant,
-                  body: dict[str, Any]) -> DataService:
+async def publish(session: AsyncSession, *, caller: Caller, principal: Principal,
+                  tenant: Tenant, body: dict[str, Any]) -> DataService:
     """A new version of the named service (the first is 1); published versions never
-    change, so a consumer's contract holds until it asks for a newer one."""
+    change, so a consumer's contract holds until it asks for a newer one. Exposing personal
+    data takes holding its permissions here, as allowing a subscription does."""
+    held = principal.permissions_at(tenant.path)
+    missing = [p for p in NEEDS.get(body["personal_data"], ()) if p not in held]
+    if missing:
+        raise Problem(403, "personal-data-not-allowed", "Không được chia sẻ dữ liệu cá nhân",
+                      "Personal data not allowed", detail=f"Exposing "
+                      f"'{body['personal_data']}' personal data needs "
+                      f"{', '.join(missing)} here.")
     errors: list[dict[str, str]] = []
     try:
         form = await forms.usable_version(session, tenant, body["form"], None)

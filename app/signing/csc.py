@@ -96,6 +96,9 @@ class RemoteSigningProvider:
         except httpx.HTTPError as exc:
             raise ProviderUnavailable(f"the signing service did not answer: "
                                       f"{type(exc).__name__}") from exc
+        except (ValueError, KeyError, TypeError) as exc:  # a token answer without a token
+            raise ProviderUnavailable("the signing service's token answer is not "
+                                      "understood") from exc
 
     async def _json(self, config: Mapping[str, Any], path: str,
                     body: Mapping[str, Any]) -> dict[str, Any]:
@@ -103,7 +106,12 @@ class RemoteSigningProvider:
         if response.status_code != 200:
             raise ProviderUnavailable(f"{path} answered {response.status_code}: "
                                       f"{_error(response)[1]}")
-        found: dict[str, Any] = response.json()
+        try:
+            found: dict[str, Any] = response.json()
+        except ValueError as exc:
+            raise ProviderUnavailable(f"{path} answered with no JSON") from exc
+        if not isinstance(found, dict):
+            raise ProviderUnavailable(f"{path} answered with no JSON object")
         return found
 
     async def _credential(self, config: Mapping[str, Any], signer: Signer,
@@ -172,8 +180,13 @@ class RemoteSigningProvider:
                      state: Mapping[str, Any]) -> Signed | Pending | Failed:
         response = await self._call(config, "signatures/signPolling",
                                     {"responseID": transaction_id})
-        if response.status_code == 200 and response.json().get("signatures"):
-            return await self._signed(state, response.json()["signatures"][0], transaction_id)
+        if response.status_code == 200:
+            try:
+                signatures = response.json().get("signatures")
+            except (ValueError, AttributeError) as exc:
+                raise ProviderUnavailable("signPolling answered with no JSON object") from exc
+            if signatures:
+                return await self._signed(state, signatures[0], transaction_id)
         return _outcome(*_error(response), transaction_id)
 
     async def callback(self, config: Mapping[str, Any], headers: Mapping[str, str],
@@ -187,7 +200,8 @@ class RemoteSigningProvider:
         except ValueError:
             raise CallbackRejected("missing or malformed signature header") from None
         expected = callback_signature(config["callback_secret"], stamp, body)
-        if not hmac.compare_digest(expected, header):
+        # Bytes: a header may hold any latin-1 character, which str comparison refuses.
+        if not hmac.compare_digest(expected.encode(), header.encode("latin-1", "replace")):
             raise CallbackRejected("the callback's signature does not verify")
         if abs(time.time() - stamp) > CALLBACK_TOLERANCE_SECONDS:
             raise CallbackRejected("the callback's timestamp is stale (a replay?)")
@@ -210,7 +224,7 @@ def _error(response: httpx.Response) -> tuple[str, str]:
     try:
         body = response.json()
         return str(body.get("error", "")), str(body.get("error_description", ""))
-    except ValueError:
+    except (ValueError, AttributeError):
         return "", response.text[:200]
 
 

@@ -72,6 +72,8 @@ def parse(token: bytes) -> Parsed | None:
         chain = [base64.b64decode(c, validate=True) for c in header["x5c"]]
         if header.get("alg") not in ALGORITHMS or not chain or header.get("crit"):
             return None
+        for certificate in chain:  # each must be a certificate, not just base64
+            x509.load_der_x509_certificate(certificate)
         return Parsed(header["alg"], chain, _unb64url(body), f"{head}.{body}".encode(),
                       _unb64url(sig))
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):

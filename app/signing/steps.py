@@ -20,6 +20,7 @@ records why (``failed``/``expired``) and the API answers with the reasons.
 from __future__ import annotations
 
 import base64
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,6 +42,8 @@ from app.signing import service as configs
 from app.signing.models import CaseSignature
 from app.tenancy.models import Tenant
 from app.tenancy.scope import TenantScope, apply_scope, platform_read
+
+log = logging.getLogger("nentang.signing")
 
 
 def _problem(status: int, code: str, en: str, vi: str, **extra: Any) -> Problem:
@@ -328,9 +331,13 @@ async def _settle(session: AsyncSession, row: CaseSignature,
         await apply_scope(session, TenantScope.platform("signing"))
         _fail(row, gone.code, "The official who asked can no longer act.")
         return row.status
-    case = await cases.get(session, tenant, row.case_id, lock=True)
-    await _finish(session, principal=principal, tenant=tenant, case=case, row=row,
-                  cms=outcome.signature)
+    try:
+        case = await cases.get(session, tenant, row.case_id, lock=True)
+        await _finish(session, principal=principal, tenant=tenant, case=case, row=row,
+                      cms=outcome.signature)
+    except Problem as refused:  # the official can no longer see or act on the case
+        await apply_scope(session, TenantScope.platform("signing"))
+        _fail(row, refused.code, "The official who asked can no longer act on the case.")
     return row.status
 
 
@@ -364,9 +371,8 @@ async def callback(session: AsyncSession, *, tenant_code: str, signature_id: uui
     return await _settle(session, found, outcome)
 
 
-async def poll(db: Database) -> dict[str, int]:
-    """Ask the remote providers about every pending transaction, and expire requests whose
-    time ran out (the worker's round); each row is settled in its own transaction."""
+async def _poll(db: Database) -> dict[str, int]:
+    """Each pending row settled in its own transaction."""
     polled = [name for name, p in providers.available().items() if p.polled]
     now = utcnow()
     async with db.sessionmaker() as session, session.begin():
@@ -378,31 +384,53 @@ async def poll(db: Database) -> dict[str, int]:
         ).scalars()]
     counts: dict[str, int] = {}
     for tenant_id, signature_id in keys:
-        async with db.sessionmaker() as session, session.begin():
-            await apply_scope(session, TenantScope.platform("signing poll"))
-            row = (await session.execute(select(CaseSignature).where(
-                CaseSignature.tenant_id == tenant_id, CaseSignature.id == signature_id)
-                .with_for_update())).scalar_one()
-            if row.status != "pending":
-                continue
-            tenant = (await session.execute(select(Tenant).where(Tenant.id == tenant_id))
-                      ).scalar_one()
-            setup = await configs.effective(session, tenant)
-            if row.provider not in polled:  # a plug-in's signature never came
-                outcome: Any = providers.Pending(row.transaction_id or "", now)
-            elif setup is None or setup.row.provider != row.provider:
-                outcome = providers.Failed("unconfigured", "The unit's signing set-up "
-                                                "changed while the signature was awaited.")
-            else:
-                try:
-                    outcome = await setup.provider.status(
-                        setup.row.config, row.transaction_id or "",
-                        row.request.get("provider_state", {}))
-                except providers.ProviderUnavailable:
-                    continue  # asked again next round
-            status = await _settle(session, row, outcome)
+        try:
+            status = await _poll_one(db, tenant_id, signature_id, polled, now)
+        except Exception:  # one bad row must not stop the others
+            log.exception("signature %s could not be settled", signature_id)
+            continue
+        if status is not None:
             counts[status] = counts.get(status, 0) + 1
     return counts
+
+
+async def _poll_one(db: Database, tenant_id: uuid.UUID, signature_id: uuid.UUID,
+                    polled: list[str], now: datetime) -> str | None:
+    async with db.sessionmaker() as session, session.begin():
+        await apply_scope(session, TenantScope.platform("signing poll"))
+        row = (await session.execute(select(CaseSignature).where(
+            CaseSignature.tenant_id == tenant_id, CaseSignature.id == signature_id)
+            .with_for_update())).scalar_one()
+        if row.status != "pending":
+            return None
+        tenant = (await session.execute(select(Tenant).where(Tenant.id == tenant_id))
+                  ).scalar_one()
+        setup = await configs.effective(session, tenant)
+        outcome: providers.Signed | providers.Pending | providers.Failed
+        if row.provider not in polled:  # a plug-in's signature never came
+            outcome = providers.Pending(row.transaction_id or "", now)
+        elif setup is None or setup.row.provider != row.provider:
+            outcome = providers.Failed("unconfigured", "The unit's signing set-up changed "
+                                       "while the signature was awaited.")
+        else:
+            try:
+                outcome = await setup.provider.status(setup.row.config,
+                                                      row.transaction_id or "",
+                                                      row.request.get("provider_state", {}))
+            except providers.ProviderUnavailable:
+                return None  # asked again next round
+        return await _settle(session, row, outcome)
+
+
+async def poll(db: Database) -> dict[str, int]:
+    """Ask the remote providers about every pending transaction, and expire requests whose
+    time ran out (the worker's round). A row that cannot be settled is logged and asked
+    about again next round; it never stops the others."""
+    try:
+        return await _poll(db)
+    except Exception:
+        log.exception("polling pending signatures failed")
+        return {}
 
 
 # ---- reading and re-checking ---------------------------------------------------------------------

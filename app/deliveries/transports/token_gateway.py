@@ -110,9 +110,10 @@ class TokenGatewayTransport:
 
     async def send(self, client: httpx.AsyncClient, config: Mapping[str, Any],
                    message: Message, options: SendOptions) -> Attempt:
-        refused = await check_target(config["url"], options)
-        if refused is not None:
-            return refused
+        for url in (config["url"], config["token_url"]):  # the credentials go to the second
+            refused = await check_target(url, options)
+            if refused is not None:
+                return refused
         try:
             for fresh in (False, True):  # a refused token is renewed once, at once
                 token = await self._token(client, config, fresh=fresh)
