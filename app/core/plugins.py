@@ -15,6 +15,15 @@ from typing import Any
 log = logging.getLogger("nentang.plugins")
 
 
+class ConfigError(ValueError):
+    """A plug-in's settings that cannot work; ``pointer`` names the offending field inside
+    them (a JSON Pointer, relative to the settings)."""
+
+    def __init__(self, pointer: str, message: str) -> None:
+        super().__init__(message)
+        self.pointer = pointer
+
+
 def load(group: str, interface: Any, what: str) -> dict[str, Any]:
     """Instances of every entry point in ``group`` that implement ``interface`` (a
     runtime-checkable protocol with a ``name``), by name."""

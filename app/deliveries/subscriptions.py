@@ -81,13 +81,18 @@ def check(body: Mapping[str, Any], *, principal: Principal, tenant: Tenant) -> N
                                  "Sự kiện không hợp lệ."))
     if errors:
         raise invalid(errors)
+    require_personal_data(principal, tenant, body["personal_data"])
+
+
+def require_personal_data(principal: Principal, tenant: Tenant, level: str) -> None:
+    """Sharing personal data of ``level`` with another system (a subscription, a data
+    service) takes holding that level's permissions at the unit."""
     held = principal.permissions_at(tenant.path)
-    missing_permissions = [p for p in NEEDS.get(body["personal_data"], ()) if p not in held]
-    if missing_permissions:
+    missing = [p for p in NEEDS.get(level, ()) if p not in held]
+    if missing:
         raise Problem(403, "personal-data-not-allowed", "Không được chia sẻ dữ liệu cá nhân",
-                      "Personal data not allowed", detail=f"Allowing a subscription "
-                      f"'{body['personal_data']}' personal data needs "
-                      f"{', '.join(missing_permissions)} here.")
+                      "Personal data not allowed", detail=f"Sharing '{level}' personal data "
+                      f"needs {', '.join(missing)} here.")
 
 
 def redacted(transport_name: str, target: Mapping[str, Any]) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from app.audit import service as audit
 from app.cases.models import Case
 from app.core.db import utcnow
 from app.core.problems import Problem, not_found
-from app.deliveries.subscriptions import NEEDS
+from app.deliveries.subscriptions import LEVELS, require_personal_data
 from app.forms import service as forms
 from app.forms.definitions import declared_fields
 from app.forms.models import Submission
@@ -42,8 +42,6 @@ from app.sharing.models import DataService, GatewayTrust
 from app.tenancy.models import Tenant
 
 CONSUMER = re.compile(r"^[^/\s]{1,64}/[^/\s]{1,64}/[^/\s]{1,255}/[^/\s]{1,255}$")
-LEVELS = {"none": frozenset(), "basic": frozenset({"basic"}),
-          "sensitive": frozenset({"basic", "sensitive"})}
 PAGE = 100
 
 
@@ -64,13 +62,7 @@ async def publish(session: AsyncSession, *, caller: Caller, principal: Principal
     """A new version of the named service (the first is 1); published versions never
     change, so a consumer's contract holds until it asks for a newer one. Exposing personal
     data takes holding its permissions here, as allowing a subscription does."""
-    held = principal.permissions_at(tenant.path)
-    missing = [p for p in NEEDS.get(body["personal_data"], ()) if p not in held]
-    if missing:
-        raise Problem(403, "personal-data-not-allowed", "Không được chia sẻ dữ liệu cá nhân",
-                      "Personal data not allowed", detail=f"Exposing "
-                      f"'{body['personal_data']}' personal data needs "
-                      f"{', '.join(missing)} here.")
+    require_personal_data(principal, tenant, body["personal_data"])
     errors: list[dict[str, str]] = []
     try:
         form = await forms.usable_version(session, tenant, body["form"], None)

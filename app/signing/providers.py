@@ -31,6 +31,7 @@ from functools import cache
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from app.core import plugins
+from app.core.plugins import ConfigError as ConfigError  # re-exported for plug-ins
 
 GROUP = "nentang.signing_providers"
 
@@ -100,15 +101,6 @@ class ProviderUnavailable(Exception):
 
 class CallbackRejected(Exception):
     """A callback that does not prove it comes from the provider (or comes too late)."""
-
-
-class ConfigError(ValueError):
-    """A tenant's provider configuration is unusable; ``pointer`` names the offending field
-    inside the configuration."""
-
-    def __init__(self, pointer: str, message: str) -> None:
-        super().__init__(message)
-        self.pointer = pointer
 
 
 @runtime_checkable

@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import httpx
 
 from app.core import plugins
+from app.core.plugins import ConfigError as ConfigError  # re-exported for plug-ins
 
 GROUP = "nentang.delivery_transports"
 
@@ -59,14 +60,6 @@ class Attempt:
 class SendOptions:
     timeout_seconds: float
     allow_private_targets: bool
-
-
-class ConfigError(ValueError):
-    """A target configuration that cannot work; ``pointer`` names the field inside it."""
-
-    def __init__(self, pointer: str, message: str) -> None:
-        super().__init__(message)
-        self.pointer = pointer
 
 
 @runtime_checkable
