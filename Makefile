@@ -8,10 +8,10 @@ PORT ?= 8000
 
 .PHONY: serve test lint install clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml sdk/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[test]'
+	$(VENV)/bin/pip install --quiet -e '.[test]' -e sdk/
 	touch $@
 
 install: $(VENV)/.installed
@@ -22,6 +22,7 @@ serve: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy app
+	$(VENV)/bin/mypy sdk/src sdk/examples
 
 # Node packages of the OpenID Connect provider that the tests run (tests/oidc).
 OIDC_MODULES := tests/oidc/node_modules/.package-lock.json

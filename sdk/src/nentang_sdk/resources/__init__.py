@@ -1,0 +1,1 @@
+"""The resources hanging off a client, one module per part of the API."""
