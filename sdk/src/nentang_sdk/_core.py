@@ -34,7 +34,7 @@ from typing import (
     TypeVar,
     overload,
 )
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import httpx
 from pydantic import BaseModel, TypeAdapter
@@ -101,7 +101,18 @@ class Download:
 
 NO_CONTENT = type(None)
 
-_FILENAME = re.compile(r"filename\*?=(?:UTF-8'')?\"?([^\";]+)\"?", re.IGNORECASE)
+_FILENAME = re.compile(r"filename\s*=\s*\"?([^\";]+)\"?", re.IGNORECASE)
+_FILENAME_STAR = re.compile(r"filename\*\s*=\s*UTF-8''([^;\s]+)", re.IGNORECASE)
+
+
+def _filename(disposition: str) -> str | None:
+    """The file name of a ``Content-Disposition``, preferring the RFC 6266 ``filename*``
+    form (UTF-8, percent-encoded) that carries Vietnamese names intact."""
+    encoded = _FILENAME_STAR.search(disposition)
+    if encoded:
+        return unquote(encoded.group(1))
+    plain = _FILENAME.search(disposition)
+    return plain.group(1) if plain else None
 
 
 @lru_cache(maxsize=512)
@@ -114,9 +125,8 @@ def parse_answer(returns: Any, response: httpx.Response) -> Any:
     if returns is type(None):
         return None
     if returns is Download:
-        found = _FILENAME.search(response.headers.get("content-disposition", ""))
         return Download(response.content, response.headers.get("content-type", ""),
-                        found.group(1) if found else None)
+                        _filename(response.headers.get("content-disposition", "")))
     if returns is httpx.Response:
         return response
     return _adapter(returns).validate_python(response.json())
