@@ -108,6 +108,9 @@ async def replay(session: AsyncSession, *, caller: Caller, tenant: Tenant,
     locked.status, locked.attempts, locked.next_attempt_at = "pending", 0, now
     locked.lease_owner = locked.lease_until = None
     locked.updated_at = now
+    # A delivery made in a unit below the caller's: read that unit (the scope lets the caller
+    # see it), so the audit row written for it is known to be inside the caller's scope.
+    await session.get(Tenant, delivery.tenant_id)
     await audit.record(session, tenant_id=delivery.tenant_id, actor=caller.actor,
                        action="delivery.replay", resource_type="delivery",
                        resource_id=str(delivery_id), before=before,

@@ -8,9 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from live_service import Service
-
 import nentang_sdk
+from live_service import Service
 from nentang_sdk import API_VERSION
 from nentang_sdk._core import ROUTES
 from nentang_sdk._modelgen import generate

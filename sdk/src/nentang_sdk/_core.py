@@ -148,7 +148,8 @@ class Call(Generic[T]):
                  content: bytes | None = None,
                  headers: Mapping[str, str] | None = None, route: str | None = None,
                  create: bool = False, idempotency_key: str | None = None,
-                 auth: bool = True, expect: tuple[int, ...] = ()) -> None:
+                 auth: bool = True, basic: tuple[str, str] | None = None,
+                 expect: tuple[int, ...] = ()) -> None:
         self.returns = returns
         self.path = path
         self.params = _clean(params)
@@ -161,6 +162,8 @@ class Call(Generic[T]):
         self.create = create or idempotency_key is not None
         self.idempotency_key = idempotency_key
         self.auth = auth
+        self.basic = basic
+        """HTTP basic credentials instead of the bearer token (the token request itself)."""
         self.expect = expect
         """Statuses that are answers, not errors, for this call (the answer is then the raw
         :class:`httpx.Response`)."""
@@ -291,7 +294,8 @@ class _PagerBase(Generic[T]):
         if cursor:
             params["cursor"] = cursor
         page_type: Any = Page[call.returns]  # type: ignore[name-defined]
-        return Call(page_type, *call.path, params=params, headers=call.headers)
+        return Call(page_type, *call.path, params=params, headers=call.headers,
+                    auth=call.auth, basic=call.basic)
 
 
 class Pager(_PagerBase[T]):

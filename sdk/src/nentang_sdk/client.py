@@ -14,9 +14,12 @@ Both expose the same resources with the same methods; only the way they wait dif
 from __future__ import annotations
 
 import asyncio
+import base64
 import threading
 import time
 import uuid
+from collections.abc import Generator
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
@@ -57,6 +60,27 @@ def _auth_from(auth: Auth | None, client_id: str | None, client_secret: str | No
             raise ValueError("client_secret is required with client_id")
         return ClientCredentials(client_id=client_id, client_secret=client_secret, scope=scope)
     return None
+
+
+TOKEN_ROUTE = Route("POST", "/oauth/token")
+
+
+@dataclass(frozen=True)
+class Send:
+    request: httpx.Request
+
+
+@dataclass(frozen=True)
+class Sleep:
+    seconds: float
+
+
+@dataclass(frozen=True)
+class NeedToken:
+    renew: bool
+
+
+Plan = Generator[Send | Sleep | NeedToken, Any, T]
 
 
 def _idempotency_key(call: Call[Any]) -> str | None:
@@ -129,6 +153,63 @@ class _Base(Generic[M, HttpT]):
         sent = not isinstance(outcome, httpx.ConnectError | httpx.ConnectTimeout)
         return self.retries.delay_after_failure(attempt, method, call.create, sent)
 
+    # The exchanges below are written once, without I/O: they yield what to do (send a
+    # request, sleep, get a token) and each client's ``_run`` does it, blocking or awaiting.
+
+    def _attempts(self, route: Route, call: Call[Any], key: str | None,
+                  token: str | None) -> Plan[httpx.Response]:
+        """Send ``call`` until it gets an answer to keep: retried per the policy."""
+        method = (call.route or route).method
+        attempt = 0
+        while True:
+            request = self._request(route, call, token, key)
+            if call.basic is not None:
+                pair = ":".join(call.basic).encode()
+                request.headers["Authorization"] = f"Basic {base64.b64encode(pair).decode()}"
+            outcome = yield Send(request)
+            delay = self._delay(attempt, method, call, outcome)
+            if delay is None:
+                if isinstance(outcome, httpx.TransportError):
+                    raise TransportError(f"{method} {request.url}: {outcome}") from outcome
+                answer: httpx.Response = outcome
+                return answer
+            yield Sleep(delay)
+            attempt += 1
+
+    def _exchange(self, route: Route, call: Call[Any]) -> Plan[Any]:
+        """One call: with a token (fetched again once if the service refuses it) and one
+        idempotency key for all its attempts; the answer parsed or raised."""
+        key = _idempotency_key(call)
+        renewed = False
+        while True:
+            token = (yield NeedToken(renew=False)) if call.auth else None
+            response = yield from self._attempts(route, call, key, token)
+            if (response.status_code == 401 and call.auth and self.auth is not None
+                    and not renewed and self.auth.refresh_form() is not None):
+                renewed = True
+                yield NeedToken(renew=True)
+                continue
+            return self._answer(call, response)
+
+    def _fetch_token(self, renew: bool) -> Plan[str | None]:
+        """The current token, fetched from ``/oauth/token`` when due (the caller holds the
+        client's token lock)."""
+        auth = self.auth
+        if auth is None:
+            return None
+        if renew:
+            auth.invalidate()
+        token = auth.token()
+        form = None if token else auth.refresh_form()
+        if form is None:
+            return token
+        call: Call[Any] = Call(dict, data=form[0], basic=form[1], auth=False)
+        response = yield from self._attempts(TOKEN_ROUTE, call, None, None)
+        if response.status_code != 200:
+            raise token_error(response)
+        auth.accept(response.json())
+        return auth.token() or str(response.json()["access_token"])
+
 
 class Client(_Base[Sync, httpx.Client]):
     """A blocking client. Give it either ``client_id`` and ``client_secret`` (an API client:
@@ -164,66 +245,36 @@ class Client(_Base[Sync, httpx.Client]):
     def close(self) -> None:
         self._http.close()
 
-    def _token(self, renew: bool = False) -> str | None:
-        auth = self.auth
-        if auth is None:
-            return None
+    def _token(self, renew: bool) -> str | None:
         with self._token_lock:
-            if renew:
-                auth.invalidate()
-            token = auth.token()
-            form = None if token else auth.refresh_form()
-            if form is None:
-                return token
-            response = self._send_retrying(
-                Call(dict, data=form[0]), Route("POST", "/oauth/token"), None, None,
-                basic=form[1])
-            if response.status_code != 200:
-                raise token_error(response)
-            auth.accept(response.json())
-            return auth.token() or response.json()["access_token"]
+            return self._run(self._fetch_token(renew))
 
-    def _send_retrying(self, call: Call[Any], route: Route, token: str | None,
-                       key: str | None, basic: tuple[str, str] | None = None
-                       ) -> httpx.Response:
-        method = (call.route or route).method
-        attempt = 0
-        while True:
-            request = self._request(route, call, token, key)
-            try:
-                response: httpx.Response = self._http.send(
-                    request, auth=basic or httpx.USE_CLIENT_DEFAULT)
-            except httpx.TransportError as exc:
-                delay = self._delay(attempt, method, call, exc)
-                if delay is None:
-                    raise TransportError(f"{method} {request.url}: {exc}") from exc
-            else:
-                delay = self._delay(attempt, method, call, response)
-                if delay is None:
-                    return response
-                response.close()
-            time.sleep(delay)
-            attempt += 1
-
-    def _execute(self, route: Route, call: Call[Any]) -> Any:
-        renewed = False
-        key = _idempotency_key(call)
-        while True:
-            token = self._token() if call.auth else None
-            response = self._send_retrying(call, route, token, key)
-            if (response.status_code == 401 and call.auth and self.auth is not None
-                    and not renewed and self.auth.refresh_form() is not None):
-                renewed = True
-                self._token(renew=True)
-                continue
-            return self._answer(call, response)
+    def _run(self, plan: Plan[T]) -> T:
+        """Carry out a plan, blocking."""
+        try:
+            step = next(plan)
+            while True:
+                result: Any = None
+                if isinstance(step, Send):
+                    try:
+                        result = self._http.send(step.request)
+                    except httpx.TransportError as failure:
+                        result = failure
+                elif isinstance(step, Sleep):
+                    time.sleep(step.seconds)
+                else:
+                    result = self._token(step.renew)
+                step = plan.send(result)
+        except StopIteration as done:
+            value: T = done.value
+            return value
 
     def _drive(self, route: Route, steps: Steps[T]) -> T:
         try:
             call = next(steps)
             while True:
                 try:
-                    answer = self._execute(route, call)
+                    answer = self._run(self._exchange(route, call))
                 except APIError as error:
                     call = steps.throw(error)
                 else:
@@ -260,68 +311,38 @@ class AsyncClient(_Base[Async, httpx.AsyncClient]):
     async def close(self) -> None:
         await self._http.aclose()
 
-    async def _token(self, renew: bool = False) -> str | None:
-        auth = self.auth
-        if auth is None:
-            return None
+    async def _token(self, renew: bool) -> str | None:
         if self._token_lock is None:
             self._token_lock = asyncio.Lock()
         async with self._token_lock:
-            if renew:
-                auth.invalidate()
-            token = auth.token()
-            form = None if token else auth.refresh_form()
-            if form is None:
-                return token
-            response = await self._send_retrying(
-                Call(dict, data=form[0]), Route("POST", "/oauth/token"), None, None,
-                basic=form[1])
-            if response.status_code != 200:
-                raise token_error(response)
-            auth.accept(response.json())
-            return auth.token() or response.json()["access_token"]
+            return await self._run(self._fetch_token(renew))
 
-    async def _send_retrying(self, call: Call[Any], route: Route, token: str | None,
-                             key: str | None, basic: tuple[str, str] | None = None
-                             ) -> httpx.Response:
-        method = (call.route or route).method
-        attempt = 0
-        while True:
-            request = self._request(route, call, token, key)
-            try:
-                response: httpx.Response = await self._http.send(
-                    request, auth=basic or httpx.USE_CLIENT_DEFAULT)
-            except httpx.TransportError as exc:
-                delay = self._delay(attempt, method, call, exc)
-                if delay is None:
-                    raise TransportError(f"{method} {request.url}: {exc}") from exc
-            else:
-                delay = self._delay(attempt, method, call, response)
-                if delay is None:
-                    return response
-                await response.aclose()
-            await asyncio.sleep(delay)
-            attempt += 1
-
-    async def _execute(self, route: Route, call: Call[Any]) -> Any:
-        renewed = False
-        key = _idempotency_key(call)
-        while True:
-            token = await self._token() if call.auth else None
-            response = await self._send_retrying(call, route, token, key)
-            if (response.status_code == 401 and call.auth and self.auth is not None
-                    and not renewed and self.auth.refresh_form() is not None):
-                renewed = True
-                await self._token(renew=True)
-                continue
-            return self._answer(call, response)
+    async def _run(self, plan: Plan[T]) -> T:
+        """Carry out a plan, awaiting."""
+        try:
+            step = next(plan)
+            while True:
+                result: Any = None
+                if isinstance(step, Send):
+                    try:
+                        result = await self._http.send(step.request)
+                    except httpx.TransportError as failure:
+                        result = failure
+                elif isinstance(step, Sleep):
+                    await asyncio.sleep(step.seconds)
+                else:
+                    result = await self._token(step.renew)
+                step = plan.send(result)
+        except StopIteration as done:
+            value: T = done.value
+            return value
 
     async def _drive(self, route: Route, steps: Steps[T]) -> T:
         try:
             call = next(steps)
             while True:
                 try:
-                    answer = await self._execute(route, call)
+                    answer = await self._run(self._exchange(route, call))
                 except APIError as error:
                     call = steps.throw(error)
                 else:
