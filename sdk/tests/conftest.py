@@ -16,6 +16,7 @@ from live_service import BACKENDS, Service, start_service
 
 if TYPE_CHECKING:
     from nentang_sdk import AsyncClient, Client
+    from sdk_helpers import Unit
 
 
 @pytest.fixture(scope="session", params=BACKENDS, ids=BACKENDS)
@@ -46,3 +47,18 @@ async def async_admin(service: Service) -> AsyncIterator[AsyncClient]:
     async with AsyncClient(service.base_url, client_id=service.admin_client_id,
                            client_secret=service.admin_client_secret) as c:
         yield c
+
+
+@pytest.fixture
+def unit(admin: Client, service: Service) -> Unit:
+    """A fresh unit (a province under the root) with a tenant_admin API client."""
+    from sdk_helpers import new_unit
+
+    return new_unit(admin, service)
+
+
+@pytest.fixture
+def nt(unit: Unit) -> Iterator[Client]:
+    """That unit's client."""
+    with unit.client() as client:
+        yield client

@@ -70,17 +70,6 @@ def published_form(nt: Client, code: str, key: str = KEY) -> Form:
     return nt.forms.get(code, key)
 
 
-@pytest.fixture
-def unit(admin: Client, service: Service) -> Unit:
-    return new_unit(admin, service)
-
-
-@pytest.fixture
-def nt(unit: Unit) -> Iterator[Client]:
-    with unit.client() as client:
-        yield client
-
-
 # ---- forms -------------------------------------------------------------------------------
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -72,17 +72,6 @@ def report_definition(key: str = "theo-loai", **extra: Any) -> dict[str, Any]:
     return {"key": key, "title": text("Theo loại", "By kind"), "form": KEY,
             "group_by": ["loai"],
             "aggregates": [{"fn": "count"}, {"fn": "sum", "field": "so_luong"}], **extra}
-
-
-@pytest.fixture
-def unit(admin: Client, service: Service) -> Unit:
-    return new_unit(admin, service)
-
-
-@pytest.fixture
-def nt(unit: Unit) -> Iterator[Client]:
-    with unit.client() as client:
-        yield client
 
 
 # ---- workflows ---------------------------------------------------------------------------

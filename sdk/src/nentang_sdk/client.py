@@ -191,6 +191,22 @@ class _Base(Generic[M, HttpT]):
                 continue
             return self._answer(call, response)
 
+    def _flow(self, route: Route, steps: Steps[T]) -> Plan[T]:
+        """A resource method's calls, one exchange each; an error answer is thrown into the
+        method so it may handle it (as ``cases.act`` does with a stale ETag)."""
+        try:
+            call = next(steps)
+            while True:
+                try:
+                    answer = yield from self._exchange(route, call)
+                except APIError as error:
+                    call = steps.throw(error)
+                else:
+                    call = steps.send(answer)
+        except StopIteration as done:
+            result: T = done.value
+            return result
+
     def _fetch_token(self, renew: bool) -> Plan[str | None]:
         """The current token, fetched from ``/oauth/token`` when due (the caller holds the
         client's token lock)."""
@@ -270,18 +286,7 @@ class Client(_Base[Sync, httpx.Client]):
             return value
 
     def _drive(self, route: Route, steps: Steps[T]) -> T:
-        try:
-            call = next(steps)
-            while True:
-                try:
-                    answer = self._run(self._exchange(route, call))
-                except APIError as error:
-                    call = steps.throw(error)
-                else:
-                    call = steps.send(answer)
-        except StopIteration as done:
-            result: T = done.value
-            return result
+        return self._run(self._flow(route, steps))
 
 
 class AsyncClient(_Base[Async, httpx.AsyncClient]):
@@ -338,15 +343,4 @@ class AsyncClient(_Base[Async, httpx.AsyncClient]):
             return value
 
     async def _drive(self, route: Route, steps: Steps[T]) -> T:
-        try:
-            call = next(steps)
-            while True:
-                try:
-                    answer = await self._run(self._exchange(route, call))
-                except APIError as error:
-                    call = steps.throw(error)
-                else:
-                    call = steps.send(answer)
-        except StopIteration as done:
-            result: T = done.value
-            return result
+        return await self._run(self._flow(route, steps))
