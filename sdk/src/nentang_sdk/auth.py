@@ -13,6 +13,7 @@ import secrets
 import threading
 import time
 import webbrowser
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -28,12 +29,12 @@ CLI_CLIENT_ID = "nentang-cli"
 """The public OAuth client the service registers for officials' command-line tools."""
 
 
-class Auth:
+class Auth(ABC):
     """Base class: supplies the ``Authorization`` header and refreshes it when due."""
 
+    @abstractmethod
     def token(self) -> str | None:
         """The current access token, or None when one must be fetched first."""
-        raise NotImplementedError
 
     def refresh_form(self) -> tuple[dict[str, str], tuple[str, str] | None] | None:
         """The form (and HTTP basic credentials) that gets a new token, or None if this kind
@@ -41,10 +42,12 @@ class Auth:
         return None
 
     def accept(self, answer: dict[str, Any]) -> None:
-        """Keep the token endpoint's answer."""
+        """Keep the token endpoint's answer (a fixed token has nothing to keep)."""
+        return None
 
     def invalidate(self) -> None:
-        """Forget the current token (the service refused it)."""
+        """Forget the current token (the service refused it; a fixed token cannot)."""
+        return None
 
 
 @dataclass

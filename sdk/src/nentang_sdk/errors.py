@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 
+from nentang_sdk._retries import retry_after_seconds
+
 
 class NentangError(Exception):
     """Base class of everything this SDK raises."""
@@ -118,8 +120,6 @@ class RateLimitError(APIError):
 
     @property
     def retry_after(self) -> float | None:
-        from nentang_sdk._retries import retry_after_seconds
-
         return retry_after_seconds(self.response.headers.get("retry-after"))
 
 
