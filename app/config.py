@@ -57,8 +57,9 @@ class Settings(BaseSettings):
         "setting overrides it.")
     refresh_token_ttl_seconds: int = Field(default=8 * 3600, ge=60)
     ui_redirect_uris: list[str] = Field(
-        default=["http://localhost:8000/ui/callback", "http://127.0.0.1:8000/ui/callback"],
-        description="Redirect URIs the first-party web UI (client 'nentang-ui') may use.")
+        default=["http://localhost:8000/admin/callback", "http://127.0.0.1:8000/admin/callback"],
+        description="Redirect URIs the first-party web UI (client 'nentang-ui') may use, "
+        "besides <issuer>/admin/callback, which is always allowed.")
     idp_allow_http_loopback: bool = Field(
         default=False,
         description="Accept identity providers at http://127.0.0.1, ::1 or localhost (an "

@@ -36,6 +36,7 @@ from app.sharing.endpoints import router as sharing_router
 from app.signing.endpoints import callbacks as signing_callbacks
 from app.signing.endpoints import router as signing_router
 from app.tenancy.endpoints import router as tenancy_router
+from app.ui import endpoints as ui
 from app.workflows.calendar_endpoints import router as calendar_router
 from app.workflows.endpoints import router as workflows_router
 
@@ -78,5 +79,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    cases_router, deliveries_router, signing_router, signing_callbacks,
                    sharing_router, sharing_gateway):
         app.include_router(router)
+    ui.install(app)
     app.state.tracer_provider = setup_tracing(app, db.engine)
     return app

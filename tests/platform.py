@@ -116,7 +116,7 @@ async def fetch_token(http: httpx.AsyncClient, client_id: str, secret: str) -> s
 
 
 UI_CLIENT = "nentang-ui"
-UI_REDIRECT = "http://localhost:8000/ui/callback"
+UI_REDIRECT = "http://localhost:8000/admin/callback"
 
 
 def pkce_pair() -> tuple[str, str]:

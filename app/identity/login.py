@@ -46,13 +46,18 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def ui_callback(settings: Settings) -> str:
+    """Where the web UI served by this service at ``/admin`` receives its code."""
+    return f"{settings.issuer.rstrip('/')}/admin/callback"
+
+
 class BadClient(Exception):
     """The client or redirect URI is wrong: never redirect back (RFC 6749 §4.1.2.1)."""
 
 
 def check_redirect(settings: Settings, client_id: str, redirect_uri: str) -> None:
     if client_id == UI_CLIENT:
-        if redirect_uri in settings.ui_redirect_uris:
+        if redirect_uri in settings.ui_redirect_uris or redirect_uri == ui_callback(settings):
             return
         raise BadClient("This redirect_uri is not registered for the web UI.")
     if client_id == CLI_CLIENT:

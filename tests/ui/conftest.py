@@ -1,0 +1,92 @@
+"""Fixtures of the browser tests: the real service (``nentang serve`` over HTTP, as in the
+SDK's contract tests), one Chromium for the session, and a fresh browser context per test."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+
+from tests.ui.browser import CHROMIUM, CHROMIUM_ARGS, ConsoleWatch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "sdk" / "tests"))
+from live_service import Service, start_service
+from nentang_sdk import Client
+
+ADMIN_USERNAME = "quantri"
+ADMIN_PASSWORD = "Mat-khau-quan-tri-2026"
+
+
+@dataclass(frozen=True)
+class UiService:
+    """The service, its root unit and a local administrator who signs in through the UI."""
+
+    service: Service
+    username: str = ADMIN_USERNAME
+    password: str = ADMIN_PASSWORD
+
+    @property
+    def base_url(self) -> str:
+        return self.service.base_url
+
+    @property
+    def root(self) -> str:
+        return self.service.root
+
+    def admin(self) -> Client:
+        """The platform's API client (client credentials), as a local system would call."""
+        return Client(self.base_url, client_id=self.service.admin_client_id,
+                      client_secret=self.service.admin_client_secret)
+
+
+@pytest.fixture(scope="session")
+def ui_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiService]:
+    started = start_service("sqlite", tmp_path_factory.mktemp("ui-service"))
+    try:
+        ui = UiService(started)
+        with ui.admin() as admin:
+            admin.users.create(started.root, username=ADMIN_USERNAME,
+                               display_name="Quản trị viên Bộ", password=ADMIN_PASSWORD,
+                               roles=["tenant_admin"])
+        yield ui
+    finally:
+        started.stop()
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"No Chromium at {CHROMIUM}: install Debian's chromium package "
+                    "(make test does), or set NENTANG_TEST_CHROMIUM.")
+    launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield launched
+    launched.close()
+
+
+@pytest.fixture
+def console() -> ConsoleWatch:
+    return ConsoleWatch()
+
+
+@pytest.fixture
+def page(browser: Browser, console: ConsoleWatch) -> Iterator[Page]:
+    """A page in a fresh context (no shared storage), Vietnamese, a laptop's screen. The test
+    fails if the page logged a JavaScript error or a CSP violation."""
+    context = browser.new_context(locale="vi-VN", viewport={"width": 1366, "height": 900},
+                                  accept_downloads=True)
+    context.set_default_timeout(15_000)
+    opened = context.new_page()
+    console.attach(opened)
+    yield opened
+    context.close()
+    assert console.errors == [], console.errors
