@@ -31,8 +31,16 @@ $(OIDC_MODULES): tests/oidc/package-lock.json
 	npm ci --prefix tests/oidc --no-audit --no-fund
 	touch $@
 
-test: lint $(OIDC_MODULES)
+# The browser tests drive Debian's Chromium (Playwright's own browser download is not used),
+# with DejaVu fonts so Vietnamese text renders. Installed once, as root, when missing.
+CHROMIUM ?= /usr/bin/chromium
+
+$(CHROMIUM):
+	apt-get install -y --no-install-recommends chromium fonts-dejavu-core \
+	  || (apt-get update && apt-get install -y --no-install-recommends chromium fonts-dejavu-core)
+
+test: lint $(OIDC_MODULES) $(CHROMIUM)
 	$(VENV)/bin/pytest
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache tests/oidc/node_modules
+	rm -rf $(VENV) var artifacts .pytest_cache .mypy_cache .ruff_cache tests/oidc/node_modules

@@ -67,12 +67,13 @@ export async function getWithEtag(path) {
   return { data: await response.json(), etag: response.headers.get('ETag') };
 }
 
-/** Every item of a cursor-paginated list (up to `max`). */
+/** Every item of a list, following cursor pages (up to `max`). */
 export async function listAll(path, query = {}, max = 2000) {
   const items = [];
   let cursor = null;
   do {
     const page = await api.get(path, { ...query, cursor, limit: query.limit || 200 });
+    if (Array.isArray(page)) return page;  // a list the API does not paginate
     items.push(...page.items);
     cursor = page.next_cursor;
   } while (cursor && items.length < max);

@@ -25,7 +25,8 @@ const session = { me: null, units: new Map() };
 /** The units the official can see, by code, with their parent codes. */
 async function loadUnits() {
   const units = await listAll('tenants', {}, 5000);
-  session.units = new Map(units.map((unit) => [unit.code, unit]));
+  session.units.clear();  // in place: screens hold this map
+  for (const unit of units) session.units.set(unit.code, unit);
 }
 
 export function ancestors(code) {

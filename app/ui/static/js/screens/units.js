@@ -25,7 +25,7 @@ function tree(view) {
   return h('nav', { class: 'tree card', 'aria-label': t('units.tree') }, branch(roots));
 }
 
-function createForm(view, parent) {
+function createForm(view, parent, onCreated) {
   const code = field(t('units.code'), input({ name: 'code', autocomplete: 'off' }), { pointer: '/code', required: true, help: t('units.code_help') });
   const name = field(t('units.name'), input({ name: 'name' }), { pointer: '/name', required: true });
   const kind = field(t('units.kind'), select(['province', 'commune', 'agency', 'ministry'].map((k) => [k, t(`units.kind_${k}`)]),
@@ -53,6 +53,7 @@ function createForm(view, parent) {
       try {
         const created = await api.post('tenants', body);
         await view.reloadUnits();
+        onCreated();
         show(result, notice(t('units.created', { code: created.code })),
           created.admin?.initial_password ? h('p', { class: 'notice warn', role: 'status' },
             t('units.initial_password', { username: created.admin.username }), ' ',
@@ -113,17 +114,19 @@ export async function render(view) {
         show(status, problemBanner(err));
       }
     }, { kind: unit.status === 'active' ? 'danger' : 'secondary', id: 'suspend-unit' }) : null;
+  let unitTree = tree(view);
+  const redrawTree = () => { const fresh = tree(view); unitTree.replaceWith(fresh); unitTree = fresh; };
   view.main.append(
     heading(`${unit.name} (${unit.code})`, suspend),
     status,
     h('div', { class: 'columns' },
-      tree(view),
+      unitTree,
       h('div', {},
         h('section', { class: 'card' }, h('dl', { class: 'facts' },
           h('dt', {}, t('units.kind')), h('dd', {}, t(`units.kind_${unit.kind}`)),
           h('dt', {}, t('common.status')), h('dd', { id: 'unit-status' }, t(`common.status_${unit.status}`)),
           h('dt', {}, t('units.parent')), h('dd', {}, unit.parent || '—'),
           h('dt', {}, t('common.created_at')), h('dd', {}, when(unit.created_at)))),
-        view.can('tenants:write') && unit.status === 'active' ? createForm(view, unit) : null,
+        view.can('tenants:write') && unit.status === 'active' ? createForm(view, unit, redrawTree) : null,
         await inheritance(view))));
 }
