@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from playwright.sync_api import ConsoleMessage, Page, expect
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 CHROMIUM = os.environ.get("NENTANG_TEST_CHROMIUM", "/usr/bin/chromium")
 #: Chromium's own background traffic is refused on a closed network; without these flags it
@@ -63,3 +63,21 @@ def sign_in(page: Page, base_url: str, unit: str, username: str, password: str,
     page.get_by_role("button", name=re.compile("^(Đăng nhập|Sign in)$")).click()
     page.wait_for_url(re.compile(r"/admin#/"))
     expect(page.locator("#who")).to_be_visible()
+
+
+def new_page(browser: Browser, console: ConsoleWatch) -> Page:
+    """A page in a fresh browser context (its own storage: another official's session),
+    Vietnamese, a laptop's screen, watched by ``console``. The caller closes its context."""
+    context = browser.new_context(locale="vi-VN", viewport={"width": 1366, "height": 900},
+                                  accept_downloads=True)
+    context.set_default_timeout(15_000)
+    opened = context.new_page()
+    console.attach(opened)
+    return opened
+
+
+def session_token(page: Page) -> str:
+    """The access token the signed-in page holds (what a signing plug-in on the official's
+    machine would use)."""
+    token: str = page.evaluate("JSON.parse(sessionStorage.getItem('nentang.session')).access")
+    return token

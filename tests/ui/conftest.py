@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
-from tests.ui.browser import CHROMIUM, CHROMIUM_ARGS, ConsoleWatch
+from tests.ui.browser import CHROMIUM, CHROMIUM_ARGS, ConsoleWatch, new_page
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "sdk" / "tests"))
 from live_service import Service, start_service
@@ -82,11 +82,7 @@ def console() -> ConsoleWatch:
 def page(browser: Browser, console: ConsoleWatch) -> Iterator[Page]:
     """A page in a fresh context (no shared storage), Vietnamese, a laptop's screen. The test
     fails if the page logged a JavaScript error or a CSP violation."""
-    context = browser.new_context(locale="vi-VN", viewport={"width": 1366, "height": 900},
-                                  accept_downloads=True)
-    context.set_default_timeout(15_000)
-    opened = context.new_page()
-    console.attach(opened)
+    opened = new_page(browser, console)
     yield opened
-    context.close()
+    opened.context.close()
     assert console.errors == [], console.errors
