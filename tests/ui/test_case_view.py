@@ -84,7 +84,8 @@ def test_a_pending_remote_signature_shows_and_completes_in_the_page(
     signature_id = pending.locator("[data-signature]").get_attribute("data-signature")
     path = f"{ui_service.base_url}/api/v1/tenants/{where.code}/cases/{case_id}/signatures"
     waiting = httpx.get(f"{path}/{signature_id}", headers={"Authorization": f"Bearer {token}"})
-    identity, digest = pki.person(f"CCCD:{where.username}"), waiting.json()["instructions"]["digest"]
+    identity = pki.person(f"CCCD:{where.username}")
+    digest = waiting.json()["instructions"]["digest"]
     with ThreadPoolExecutor(1) as plug_in:  # Playwright's loop runs in this thread
         cms = plug_in.submit(lambda: asyncio.run(plug_in_cms(identity, digest))).result()
     handed_in = httpx.post(f"{path}/{signature_id}", headers={"Authorization": f"Bearer {token}"},
