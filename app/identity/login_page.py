@@ -1,5 +1,6 @@
 """The sign-in page served at ``/oauth/authorize``: plain HTML, no scripts, no external assets,
-so it works on an air-gapped network. Vietnamese first."""
+so it works on an air-gapped network. Vietnamese first; English when the client asks for it
+with ``ui_locales`` (the web UI passes the official's language)."""
 
 from __future__ import annotations
 
@@ -12,59 +13,122 @@ from app.core.requests import NO_STORE
 from app.identity import login
 from app.identity.login import AuthorizeRequest
 
+#: The page's own headers: no framing, no script at all, styles only from the service. No
+#: form-action: the answer to the form is a redirect to the client (a loopback port for the
+#: command-line client) or to the unit's identity provider, which form-action would block.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
+                               "frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+_TEXTS = {
+    "vi": {
+        "title": "Đăng nhập", "tenant": "Mã đơn vị", "username": "Tên đăng nhập",
+        "password": "Mật khẩu", "totp": "Mã xác thực (TOTP), nếu có",
+        "totp_needed": "Mã xác thực (TOTP)", "submit": "Đăng nhập",
+        "federated": "Hoặc đăng nhập qua hệ thống định danh của đơn vị — mã đơn vị",
+        "federated_submit": "Đăng nhập qua nhà cung cấp định danh",
+        "problem": "Không thể đăng nhập", "problem_title": "Lỗi đăng nhập",
+    },
+    "en": {
+        "title": "Sign in", "tenant": "Unit code", "username": "Username",
+        "password": "Password", "totp": "Authentication code (TOTP), if any",
+        "totp_needed": "Authentication code (TOTP)", "submit": "Sign in",
+        "federated": "Or sign in through your unit's identity provider — unit code",
+        "federated_submit": "Sign in with the identity provider",
+        "problem": "Cannot sign in", "problem_title": "Sign-in error",
+    },
+}
+#: English for the failures the page reports (their Vietnamese is in app.identity.login).
+_FAILURES_EN = {
+    "bad-credentials": "Wrong unit, username or password, or the account is locked for a "
+                       "while after too many failed attempts.",
+    "totp-required": "Enter the 6-digit code from your authenticator app.",
+    "bad-totp": "The code is wrong or was already used.",
+    "totp-not-enrolled": "The account needs a TOTP code but has none enrolled; ask your "
+                         "administrator.",
+}
+_TOTP_STEP = ("totp-required", "bad-totp")
+
 _PAGE = """<!doctype html>
-<html lang="vi"><head><meta charset="utf-8">
+<html lang="{lang}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Đăng nhập — Nentang</title>
-<style>
-body{{font-family:system-ui,sans-serif;max-width:26rem;margin:3rem auto;padding:0 1rem}}
-label{{display:block;margin-top:.8rem}} input{{width:100%;padding:.4rem;box-sizing:border-box}}
-button{{margin-top:1rem;padding:.5rem 1rem}}
-.error{{color:#a00;border:1px solid #a00;padding:.5rem}}
-</style></head><body>
-<h1>Đăng nhập</h1>
+<title>{title} — Nentang</title>
+<link rel="stylesheet" href="/admin/static/css/login.css">
+</head><body>
+<main>
+<h1>{title}</h1>
 {error}
 <form method="post" action="/oauth/authorize">
 {hidden}
-<label>Mã đơn vị
+<label>{t_tenant}
 <input name="tenant" value="{tenant}" required autocomplete="organization"></label>
-<label>Tên đăng nhập
+<label>{t_username}
 <input name="username" value="{username}" required autocomplete="username"></label>
-<label>Mật khẩu
-<input name="password" type="password" required autocomplete="current-password"></label>
-<label>Mã xác thực (TOTP), nếu có
-<input name="totp" inputmode="numeric" autocomplete="one-time-code"></label>
-<button type="submit">Đăng nhập</button>
+<label>{t_password}
+<input name="password" type="password" required autocomplete="current-password"
+{focus_password}></label>
+<label>{t_totp}
+<input name="totp" inputmode="numeric" autocomplete="one-time-code"{totp_attrs}></label>
+<button type="submit">{t_submit}</button>
 </form>
 <form method="get" action="/oauth/federated">
 {hidden}
-<label>Hoặc đăng nhập qua hệ thống định danh của đơn vị — mã đơn vị
+<label>{t_federated}
 <input name="tenant" value="{tenant}" required></label>
-<button type="submit">Đăng nhập qua nhà cung cấp định danh</button>
+<button type="submit">{t_federated_submit}</button>
 </form>
+</main>
 </body></html>
 """
 
 
-def hidden_fields(request: AuthorizeRequest) -> str:
-    fields = {**request.as_dict(), "response_type": "code", "code_challenge_method": "S256"}
+def language(params: dict[str, str]) -> str:
+    """The page's language from OpenID Connect's ``ui_locales`` (first supported tag)."""
+    for tag in params.get("ui_locales", "").split():
+        base = tag.split("-")[0].lower()
+        if base in _TEXTS:
+            return base
+    return "vi"
+
+
+def hidden_fields(request: AuthorizeRequest, lang: str = "vi") -> str:
+    fields = {**request.as_dict(), "response_type": "code", "code_challenge_method": "S256",
+              "ui_locales": lang}
     return "\n".join(f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">'
                      for k, v in fields.items() if v is not None)
 
 
 def render(request: AuthorizeRequest, *, tenant: str = "", username: str = "",
-           error_code: str | None = None, error: str | None = None) -> str:
-    banner = (f'<p class="error" role="alert" data-error="{escape(error_code or "")}">'
+           error_code: str | None = None, error: str | None = None, lang: str = "vi") -> str:
+    texts = _TEXTS[lang]
+    if error and lang == "en":
+        error = _FAILURES_EN.get(error_code or "", error)
+    banner = (f'<p class="error" role="alert" id="error" data-error="{escape(error_code or "")}">'
               f"{escape(error)}</p>" if error else "")
-    return _PAGE.format(error=banner, hidden=hidden_fields(request), tenant=escape(tenant),
-                        username=escape(username))
+    totp_step = error_code in _TOTP_STEP
+    return _PAGE.format(
+        lang=lang, title=texts["title"], error=banner, hidden=hidden_fields(request, lang),
+        tenant=escape(tenant), username=escape(username),
+        t_tenant=texts["tenant"], t_username=texts["username"], t_password=texts["password"],
+        t_totp=texts["totp_needed"] if totp_step else texts["totp"], t_submit=texts["submit"],
+        t_federated=texts["federated"], t_federated_submit=texts["federated_submit"],
+        focus_password=(' autofocus aria-describedby="error"' if error and not totp_step
+                        else ""),
+        totp_attrs=(' required aria-describedby="error" aria-invalid="true"'
+                    if totp_step else ""))
 
 
-def render_problem(message: str) -> str:
+def render_problem(message: str, lang: str = "vi") -> str:
     """For a bad client or redirect URI, which must not be redirected back to."""
-    return (f'<!doctype html><html lang="vi"><head><meta charset="utf-8"><title>Lỗi đăng nhập'
-            f'</title></head><body><h1>Không thể đăng nhập</h1><p role="alert">'
-            f"{escape(message)}</p></body></html>")
+    texts = _TEXTS[lang]
+    return (f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8"><title>'
+            f'{texts["problem_title"]}</title><link rel="stylesheet" '
+            f'href="/admin/static/css/login.css"></head><body><main><h1>{texts["problem"]}'
+            f'</h1><p role="alert">{escape(message)}</p></main></body></html>')
 
 
 def start(settings: Settings, params: dict[str, str]) -> AuthorizeRequest | Response:
@@ -74,7 +138,8 @@ def start(settings: Settings, params: dict[str, str]) -> AuthorizeRequest | Resp
     try:
         return login.parse_authorize(settings, params)
     except login.BadClient as exc:
-        return HTMLResponse(render_problem(str(exc)), status_code=400, headers=NO_STORE)
+        return HTMLResponse(render_problem(str(exc), language(params)), status_code=400,
+                            headers={**NO_STORE, **PAGE_HEADERS})
     except login.AuthorizeError as exc:
         fallback = AuthorizeRequest(params["client_id"], params["redirect_uri"], "",
                                     params.get("state"), None)

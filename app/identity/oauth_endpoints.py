@@ -28,7 +28,6 @@ router = APIRouter(tags=["oauth"])
 Tokens = Annotated[TokenService, Depends(get_token_service)]
 CLIENT_ID_SHAPE = re.compile(r"^ntc_[A-Za-z0-9_-]{1,60}$", re.ASCII)
 MAX_FORM_BYTES = 16 * 1024
-FRAME_DENY = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'"}
 
 
 def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str, str]:
@@ -161,11 +160,13 @@ def _authorize_params(request: Request, form: dict[str, str] | None = None) -> d
 @router.get("/oauth/authorize", response_class=HTMLResponse,
             summary="Sign-in page for officials (authorization code + PKCE)")
 async def authorize_page(request: Request, settings: AppSettings) -> Response:
-    started = login_page.start(settings, _authorize_params(request))
+    params = _authorize_params(request)
+    started = login_page.start(settings, params)
     if isinstance(started, Response):
         return started
-    return HTMLResponse(login_page.render(started, tenant=request.query_params.get("tenant", "")),
-                        headers={**NO_STORE, **FRAME_DENY})
+    return HTMLResponse(login_page.render(started, tenant=params.get("tenant", ""),
+                                          lang=login_page.language(params)),
+                        headers={**NO_STORE, **login_page.PAGE_HEADERS})
 
 
 @router.post("/oauth/authorize", response_class=HTMLResponse,
@@ -175,7 +176,8 @@ async def authorize_submit(request: Request, session: Session,
     try:
         form = await _form(request)
     except OAuthError as exc:
-        return HTMLResponse(login_page.render_problem(exc.detail or "Bad request."), 400)
+        return HTMLResponse(login_page.render_problem(exc.detail or "Bad request."), 400,
+                            headers={**NO_STORE, **login_page.PAGE_HEADERS})
     started = login_page.start(settings, form)
     if isinstance(started, Response):
         return started
@@ -192,12 +194,15 @@ async def authorize_submit(request: Request, session: Session,
     except login.LoginFailure as failure:
         # Answer instead of raising, so the failure count and the audit record are committed.
         return HTMLResponse(login_page.render(started, tenant=tenant_code, username=username,
-                                              error_code=failure.code, error=failure.message),
-                            status_code=failure.status, headers={**NO_STORE, **FRAME_DENY})
+                                              error_code=failure.code, error=failure.message,
+                                              lang=login_page.language(form)),
+                            status_code=failure.status,
+                            headers={**NO_STORE, **login_page.PAGE_HEADERS})
     except Problem as exc:
         return HTMLResponse(login_page.render(started, tenant=tenant_code, username=username,
-                                              error_code=exc.code, error=exc.detail),
-                            status_code=403, headers={**NO_STORE, **FRAME_DENY})
+                                              error_code=exc.code, error=exc.detail,
+                                              lang=login_page.language(form)),
+                            status_code=403, headers={**NO_STORE, **login_page.PAGE_HEADERS})
     return RedirectResponse(location, status_code=303, headers=NO_STORE)
 
 
