@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Body, Request, Response
 
-from app.core.problems import Problem
+from app.core.problems import Problem, negotiate_language
 from app.definitions.endpoints import add_definition_routes
 from app.definitions.lifecycle import field_problem
 from app.forms import service as forms
@@ -15,6 +15,7 @@ from app.forms.schemas import FieldErrorOut
 from app.identity.auth import ScopedSession
 from app.identity.dependencies import Access, needs
 from app.identity.permissions import Permission
+from app.workflows import diagram as diagrams
 from app.workflows import service
 from app.workflows.engine import Simulation
 from app.workflows.schemas import (
@@ -85,3 +86,23 @@ async def simulate(access: WorkflowsRead, key: str, body: SimulateIn,
     result = service.simulate(document, body.data, [s.model_dump() for s in body.steps])
     return _simulation_out(version.number, body, result,
                            [FieldErrorOut(**e.as_dict()) for e in problems])
+
+
+@router.post("/workflows/diagram", response_class=Response,
+             responses={200: {"content": {"image/svg+xml": {}},
+                              "description": "The diagram (SVG)."}},
+             summary="Draw a definition, even an unfinished draft, as an SVG diagram; nothing "
+             "is stored")
+async def diagram(access: WorkflowsRead, request: Request,
+                  definition: Annotated[dict[str, Any], Body(
+                      description="A workflow definition (workflows/workflow.schema.json), "
+                      "possibly unfinished.")]) -> Response:
+    try:
+        svg = diagrams.render(definition, negotiate_language(request))
+    except diagrams.DiagramError as exc:
+        raise field_problem(422, "invalid-diagram", "Không vẽ được sơ đồ",
+                            "Cannot draw the diagram", "The body is not a list of states "
+                            "and actions; see errors.", exc.errors) from None
+    return Response(svg, media_type="image/svg+xml", headers={
+        "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'"})

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
-from nentang_sdk._core import NO_CONTENT, Call, M, Resource, body, op, paged
+from nentang_sdk._core import NO_CONTENT, Call, Download, M, Resource, body, op, paged
 from nentang_sdk.models import (
     Calendar,
     MigrationResult,
@@ -125,6 +125,16 @@ class Workflows(Resource[M]):
         taken, the step refused if any, and what would stop the version being published."""
         return Call(SimulationResult, tenant, key, json=body(
             data=dict(data), steps=[dict(s) for s in steps], version=version))
+
+    @op("POST /api/v1/tenants/{tenant}/workflows/diagram")
+    def diagram(self, tenant: str, /, *, definition: Mapping[str, Any],
+                language: str | None = None) -> Call[Download]:
+        """Draw a definition, even an unfinished draft, as an SVG diagram (``content`` is the
+        SVG, ``content_type`` ``image/svg+xml``); texts in ``language`` ("vi" or "en", default
+        the client's). A state an action names but the definition lacks is drawn dashed.
+        Nothing is stored."""
+        return Call(Download, tenant, json=dict(definition),
+                    headers={"Accept-Language": language} if language else None)
 
     @op("POST /api/v1/tenants/{tenant}/workflows/{key}/migrate")
     def migrate_cases(self, tenant: str, key: str, /, *, to_version: int,
