@@ -57,13 +57,15 @@ def ui_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiService]:
         started.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
+    """Per module, not per session: while Playwright's synchronous API runs, its event loop
+    counts as running in this thread, which breaks the asyncio tests of other modules."""
     with sync_playwright() as running:
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"No Chromium at {CHROMIUM}: install Debian's chromium package "
