@@ -191,6 +191,10 @@ async function caseView(view, caseId) {
     api.get(`${path}/signatures`).catch(() => []),
     api.get(unitPath(view.unit, 'submissions', kase.submission_id, 'attachments')).catch(() => []),
   ]);
+  const workflow = (await api.get(unitPath(view.unit, 'workflows', kase.workflow.key, 'versions', kase.workflow.version))
+    .catch(() => null))?.definition;
+  const actionTitle = (name) => text(workflow?.actions?.find((a) => a.name === name)?.title) || name;
+  const stateTitle = (name) => (name ? text(workflow?.states?.find((st) => st.name === name)?.title) || name : '∅');
   let definition = null;
   if (submission) {
     const pinned = submission.form;
@@ -241,8 +245,9 @@ async function caseView(view, caseId) {
           ], attachmentRows, { empty: t('inbox.no_attachments') })),
         h('section', { class: 'card', 'aria-labelledby': 'case-history' }, h('h2', { id: 'case-history' }, t('inbox.history')),
           h('ol', { class: 'history', id: 'history' }, history.map((entry) => h('li', { dataset: { kind: entry.kind } },
-            when(entry.at), ' · ', h('strong', {}, entry.action || t(`inbox.kind_${entry.kind}`, {})), ' · ', entry.actor,
-            entry.from || entry.to ? h('span', { class: 'muted' }, ` (${entry.from || '∅'} → ${entry.to || '∅'})`) : null,
+            when(entry.at), ' · ', h('strong', { dataset: { action: entry.action || '' } }, entry.action ? actionTitle(entry.action) : t(`inbox.kind_${entry.kind}`)),
+            ' · ', entry.actor,
+            entry.from || entry.to ? h('span', { class: 'muted' }, ` (${stateTitle(entry.from)} → ${stateTitle(entry.to)})`) : null,
             entry.signature_ref ? h('span', { class: 'badge' }, t('inbox.signed')) : null,
             entry.comment ? h('blockquote', {}, entry.comment) : null)))))));
 }
