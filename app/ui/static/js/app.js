@@ -83,7 +83,7 @@ function header(route, allowed) {
         'aria-current': route.section === s.key || EXTRA_ROUTES[route.section] === s.key ? 'page' : null,
       }, t(`shell.section_${s.key}`))))));
   return h('header', { class: 'shell' },
-    button(t('shell.skip'), () => document.getElementById('main')?.focus(), { class: 'skip' }),
+    button(t('shell.skip'), () => (document.querySelector('#main h1') || document.getElementById('main'))?.focus(), { class: 'skip' }),
     h('div', { class: 'brand' }, 'Nentang'),
     h('div', { class: 'pickers' }, unitPicker, languagePicker),
     h('div', { class: 'who' }, h('span', { id: 'who' }, session.me.name),
