@@ -73,7 +73,12 @@ def test_a_pending_remote_signature_shows_and_completes_in_the_page(
     assert act(ui_service, token, where.code, case_id, "tiep_nhan").status_code == 200
     open_case(page, ui_service, where.code, case_id)
     approve = page.locator("form[data-action=phe_duyet]")
-    approve.get_by_label("Ý kiến").fill("Đồng ý.")
+    approve.get_by_role("button", name="Ký số và thực hiện: Phê duyệt").click()
+    comment = approve.get_by_label("Ý kiến")  # this step wants a comment: said on the field
+    expect(comment).to_have_attribute("aria-invalid", "true")
+    expect(approve.locator(f"#{comment.get_attribute('id')}-error")).not_to_be_empty()
+    screenshot(page, "31-case-comment-required")
+    comment.fill("Đồng ý.")
     approve.get_by_role("button", name="Ký số và thực hiện: Phê duyệt").click()
     pending = page.locator(".pending-signature")
     expect(pending).to_contain_text("Đang chờ chữ ký số")

@@ -63,7 +63,7 @@ def test_design_publish_and_simulate_a_workflow(page: Page, ui_service: UiServic
 
 
 def design_two_step_workflow(page: Page, ui_service: UiService, unit: str, form_key: str,
-                             key: str) -> None:
+                             key: str, *, case_sla: str | None = None) -> None:
     """As an admin would, in the designer: receive (an officer), then approve with a
     reviewer's signature; a first publish fails on the action pointing at a missing state, the
     fix publishes version 1."""
@@ -147,6 +147,8 @@ def design_two_step_workflow(page: Page, ui_service: UiService, unit: str, form_
 
     to.fill("hoan_thanh")
     expect(diagram.locator("g.state-missing")).to_have_count(0)
+    if case_sla is not None:  # the time allowed for the whole case
+        page.locator("#wf-case-sla-duration").fill(case_sla)
     page.get_by_role("button", name="Ban hành", exact=True).click()
     expect(page.locator("#wf-status")).to_contain_text("Đã ban hành phiên bản 1")
     expect(page.locator("#wf-versions")).to_contain_text("Đã ban hành")
