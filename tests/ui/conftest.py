@@ -1,5 +1,6 @@
 """Fixtures of the browser tests: the real service (``nentang serve`` over HTTP, as in the
-SDK's contract tests), one Chromium for the session, and a fresh browser context per test."""
+SDK's contract tests) on each backend, one Chromium per module, and a fresh browser context
+per test."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 from tests.ui.browser import CHROMIUM, CHROMIUM_ARGS, ConsoleWatch, new_page
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "sdk" / "tests"))
-from live_service import Service, start_service
+from live_service import BACKENDS, Service, start_service
 from nentang_sdk import Client
 
 ADMIN_USERNAME = "quantri"
@@ -43,9 +44,12 @@ class UiService:
                       client_secret=self.service.admin_client_secret)
 
 
-@pytest.fixture(scope="session")
-def ui_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiService]:
-    started = start_service("sqlite", tmp_path_factory.mktemp("ui-service"))
+@pytest.fixture(scope="session", params=BACKENDS, ids=BACKENDS)
+def ui_service(request: pytest.FixtureRequest,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiService]:
+    """The service on a SQLite file, then on PostgreSQL (a fresh database and roles, served as
+    the unprivileged role): every browser test runs on both."""
+    started = start_service(request.param, tmp_path_factory.mktemp(f"ui-{request.param}"))
     try:
         ui = UiService(started)
         with ui.admin() as admin:
