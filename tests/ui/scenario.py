@@ -31,6 +31,7 @@ def form_definition() -> dict[str, Any]:
                 "ho_ten": {"type": "string", "minLength": 2, "maxLength": 100},
                 "loai": {"enum": ["cap_moi", "khac"]},
                 "ly_do": {"type": "string", "maxLength": 500},
+                "giay_to": {"type": "string", "maxLength": 300},
             },
         },
         "ui_schema": {"fields": {
@@ -43,6 +44,8 @@ def form_definition() -> dict[str, Any]:
                       "visible_when": {"properties": {"loai": {"const": "khac"}},
                                        "required": ["loai"]},
                       "required_when_visible": True},
+            "giay_to": {"label": {"vi": "Giấy tờ kèm theo", "en": "Supporting document"},
+                        "widget": "file"},
         }},
     }
 
@@ -116,12 +119,25 @@ def commune(ui: UiService, parent: str, *, roles: tuple[str, ...] = ("officer", 
     return Commune(code, username, password)
 
 
-def submit(ui: UiService, unit: str, data: dict[str, Any] | None = None) -> str:
-    """An applicant's submission through the unit's portal (an API client); the case id."""
+#: A small PDF the applicant attaches (the service recognises PDF from its bytes).
+PDF = b"%PDF-1.7\n" + b"0" * 2048 + b"\n%%EOF\n"
+
+
+def submit(ui: UiService, unit: str, data: dict[str, Any] | None = None, *,
+           attachment: str | None = None) -> str:
+    """An applicant's submission through the unit's portal (an API client); the case id.
+    With ``attachment`` (a file name), a draft gets the PDF on its ``giay_to`` field first."""
     with ui.admin() as admin:
         portal = admin.clients.create(unit, name="Cổng dịch vụ công", roles=["api_client"])
     with Client(ui.base_url, client_id=portal.client_id,
                 client_secret=portal.client_secret or "") as applicant:
-        submitted = applicant.submissions.create(unit, form=FORM, data=data or APPLICANT)
+        if attachment is None:
+            submitted = applicant.submissions.create(unit, form=FORM, data=data or APPLICANT)
+        else:
+            draft = applicant.submissions.create(unit, form=FORM, data=data or APPLICANT,
+                                                 status="draft")
+            applicant.submissions.upload_attachment(unit, draft.id, field="giay_to",
+                                                    filename=attachment, content=PDF)
+            submitted = applicant.submissions.update(unit, draft.id, status="submitted")
     assert submitted.case is not None
     return str(submitted.case)

@@ -34,9 +34,16 @@ def act(ui: UiService, token: str, unit: str, case_id: str, action: str,
 def test_someone_else_acting_first_is_a_clear_conflict_and_nothing_is_lost(
         page: Page, ui_service: UiService) -> None:
     where = scenario.commune(ui_service, scenario.province(ui_service))
-    case_id = scenario.submit(ui_service, where.code)
+    case_id = scenario.submit(ui_service, where.code, attachment="Giấy xác nhận.pdf")
     sign_in(page, ui_service.base_url, where.code, where.username, where.password)
     open_case(page, ui_service, where.code, case_id)
+    # The applicant's file: listed with its field, and downloads under its Vietnamese name.
+    files = page.get_by_role("region", name="Tệp đính kèm")
+    expect(files).to_contain_text("Giấy tờ kèm theo")
+    with page.expect_download() as downloaded:
+        files.get_by_role("button", name="Giấy xác nhận.pdf").click()
+    assert downloaded.value.suggested_filename == "Giấy xác nhận.pdf"
+    assert downloaded.value.path().read_bytes() == scenario.PDF
     # A colleague (here: the same official in another tab) receives the case first.
     assert act(ui_service, session_token(page), where.code, case_id,
                "tiep_nhan").status_code == 200

@@ -240,7 +240,7 @@ async function caseView(view, caseId) {
         h('section', { class: 'card', 'aria-labelledby': 'case-attachments' }, h('h2', { id: 'case-attachments' }, t('inbox.attachments')),
           table([
             { label: t('inbox.file'), cell: (a) => button(a.filename, () => download(unitPath(view.unit, 'submissions', kase.submission_id, 'attachments', a.id)), { kind: 'link' }) },
-            { label: t('inbox.field'), cell: (a) => a.field },
+            { label: t('inbox.field'), cell: (a) => (definition?.ui_schema?.fields?.[a.field]?.label ? text(definition.ui_schema.fields[a.field].label) : a.field) },
             { label: t('inbox.size'), cell: (a) => `${Math.ceil(a.size / 1024)} KB` },
           ], attachmentRows, { empty: t('inbox.no_attachments') })),
         h('section', { class: 'card', 'aria-labelledby': 'case-history' }, h('h2', { id: 'case-history' }, t('inbox.history')),
