@@ -31,17 +31,23 @@ _EXPECTED_CONSOLE = re.compile(r"Failed to load resource: the server responded w
 
 @dataclass
 class ConsoleWatch:
-    """JavaScript errors and Content-Security-Policy violations seen on a page."""
+    """JavaScript errors and Content-Security-Policy violations seen on the service's own
+    pages (``origin``); another site's pages, such as an identity provider's, are theirs."""
 
+    origin: str
     errors: list[str] = field(default_factory=list)
 
     def attach(self, page: Page) -> None:
-        page.on("pageerror", lambda exc: self.errors.append(f"uncaught: {exc}"))
-        page.on("console", self._console)
+        page.on("pageerror", lambda exc: self._record(page, f"uncaught: {exc}"))
+        page.on("console", lambda message: self._console(page, message))
 
-    def _console(self, message: ConsoleMessage) -> None:
+    def _console(self, page: Page, message: ConsoleMessage) -> None:
         if message.type == "error" and not _EXPECTED_CONSOLE.search(message.text):
-            self.errors.append(message.text)
+            self._record(page, message.text)
+
+    def _record(self, page: Page, error: str) -> None:
+        if page.url.startswith(self.origin):
+            self.errors.append(error)
 
 
 def screenshot(page: Page, name: str) -> None:

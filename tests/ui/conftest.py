@@ -80,8 +80,8 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 
 
 @pytest.fixture
-def console() -> ConsoleWatch:
-    return ConsoleWatch()
+def console(ui_service: UiService) -> ConsoleWatch:
+    return ConsoleWatch(ui_service.base_url)
 
 
 @pytest.fixture
