@@ -154,7 +154,7 @@ def test_a_new_admin_sets_up_a_service_and_takes_a_case_to_a_signed_decision(
     staff.get_by_label("Biểu mẫu").select_option(scenario.FORM)
     staff.locator("#group-by").get_by_label("Đơn vị").check()
     staff.get_by_role("button", name="Chạy báo cáo").click()
-    result = staff.get_by_role("table").filter(has_text="count")
+    result = staff.get_by_role("table").filter(has_text="Đếm")
     expect(result).to_contain_text(commune)
     expect(staff.locator("svg.chart")).to_be_visible()
     screenshot(staff, "40-report")

@@ -65,13 +65,14 @@ export function go(...parts) {
 }
 
 function header(route, allowed) {
+  const top = Math.min(...[...session.units.values()].map((unit) => unit.depth));
   const unitPicker = h('select', {
     id: 'unit-picker', 'aria-label': t('shell.unit'),
     onchange: (event) => go(event.target.value, route.section || 'units'),
   }, [...session.units.values()]
     .sort((a, b) => a.depth - b.depth || a.code.localeCompare(b.code))
     .map((unit) => h('option', { value: unit.code, selected: unit.code === route.unit },
-      `${'\u00a0\u00a0'.repeat(unit.depth)}${unit.name} (${unit.code})`)));
+      `${'\u00a0\u00a0'.repeat(unit.depth - top)}${unit.name} (${unit.code})`)));
   const languagePicker = h('select', {
     id: 'language-picker', 'aria-label': t('shell.language'),
     onchange: async (event) => { await loadLanguage(event.target.value); await render(); },

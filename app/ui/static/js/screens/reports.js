@@ -36,12 +36,31 @@ function chart(result) {
     svg('text', { x: labelWidth + 6 + ((width - labelWidth - 70) * r[measure]) / max, y: 15, class: 'chart-value' }, formatNumber(r[measure])))));
 }
 
-function resultView(result) {
+/** A column's heading: the unit, the month, a field's label, or "Sum (label)". */
+function columnLabel(column, definition) {
+  const labels = definition?.ui_schema?.fields || {};
+  const fieldLabel = (name) => (labels[name]?.label ? text(labels[name].label) : name);
+  if (column === '$tenant') return t('reports.by_unit');
+  if (column === '$month') return t('reports.by_month');
+  const aggregate = /^(\w+)\((.*)\)$/.exec(column);
+  if (aggregate && FUNCTIONS.includes(aggregate[1])) return `${t(`reports.fn_${aggregate[1]}`)} (${fieldLabel(aggregate[2])})`;
+  if (FUNCTIONS.includes(column)) return t(`reports.fn_${column}`);
+  return fieldLabel(column);
+}
+
+function resultView(result, definition, units) {
+  const cell = (column, value) => {
+    if (value === null || value === undefined) return '∅';
+    if (column === '$tenant' && units.has(value)) return `${units.get(value).name} (${value})`;
+    const options = definition?.ui_schema?.fields?.[column]?.option_labels;
+    if (options && typeof value === 'string' && options[value]) return text(options[value]);
+    return formatNumber(value);
+  };
   return h('section', { class: 'card', 'aria-labelledby': 'report-result' },
     h('h2', { id: 'report-result' }, t('reports.result', { count: result.rows.length })),
     result.truncated ? notice(t('reports.truncated'), 'warn') : null,
     chart(result),
-    table(result.columns.map((c, i) => ({ label: c, cell: (row) => formatNumber(row[i]) ?? '∅' })), result.rows,
+    table(result.columns.map((c, i) => ({ label: columnLabel(c, definition), cell: (row) => cell(c, row[i]) })), result.rows,
       { caption: t('reports.table_caption'), empty: t('reports.no_rows') }));
 }
 
@@ -125,7 +144,7 @@ export async function render(view) {
     h('div', { class: 'row' },
       button(t('reports.run'), async () => {
         clearErrors(form);
-        try { show(output, resultView(await api.post(`${path}/run`, build()))); } catch (err) {
+        try { show(output, resultView(await api.post(`${path}/run`, build()), definition, view.units)); } catch (err) {
           if (!(err instanceof ApiError)) throw err;
           output.replaceChildren();
           showProblem(form, err);
@@ -151,7 +170,10 @@ export async function render(view) {
         { label: t('reports.key'), cell: (r) => r.key },
         { label: t('common.name'), cell: (r) => text(r.definition?.title || r.title) },
         { label: t('common.actions'), cell: (r) => h('div', { class: 'row' },
-          button(t('reports.run'), async () => show(output, resultView(await api.post(`${path}/${encodeURIComponent(r.key)}/run`, {})))),
+          button(t('reports.run'), async () => {
+            const form = (await api.get(unitPath(view.unit, 'forms', r.definition?.form || r.form)).catch(() => null))?.definition;
+            show(output, resultView(await api.post(`${path}/${encodeURIComponent(r.key)}/run`, {}), form, view.units));
+          }),
           button('CSV', () => download(`${path}/${encodeURIComponent(r.key)}/export`, { format: 'csv' })),
           button('XLSX', () => download(`${path}/${encodeURIComponent(r.key)}/export`, { format: 'xlsx' }))) },
       ], savedRows, { empty: t('reports.none_saved') })));
