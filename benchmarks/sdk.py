@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import json
 import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -39,6 +38,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sdk" / "tests"))
 from live_service import running_service
 from nentang_sdk import AsyncClient, Client
+
+from benchmarks import ratios
 
 COMMUNES = 120
 
@@ -116,13 +117,7 @@ def main(argv: list[str] | None = None) -> int:
 
     report: dict[str, Any] = {"machine": platform.platform(), "python": platform.python_version(),
                               "calls": args.calls, "rounds": args.rounds, "results": {}}
-    print(f"{'kind':<12}{'bare ms':>10}{'sdk ms':>10}{'ratio':>8}")
-    for kind, pairs in figures.items():
-        bare_ms = statistics.median(p[0] for p in pairs) * 1000
-        sdk_ms = statistics.median(p[1] for p in pairs) * 1000
-        report["results"][kind] = {"bare_ms": bare_ms, "sdk_ms": sdk_ms,
-                                   "ratio": sdk_ms / bare_ms}
-        print(f"{kind:<12}{bare_ms:>10.3f}{sdk_ms:>10.3f}{sdk_ms / bare_ms:>8.2f}")
+    report["results"] = ratios.report(figures, label="kind", baseline="bare", measured="sdk")
     if args.report:
         Path(args.report).write_text(json.dumps(report, indent=2), encoding="utf-8")
     return 0

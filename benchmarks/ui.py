@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -43,6 +42,7 @@ from nentang_sdk import Client  # noqa: E402
 from playwright.sync_api import Page, sync_playwright  # noqa: E402
 
 from app.ui.endpoints import STATIC_DIR  # noqa: E402
+from benchmarks import ratios  # noqa: E402
 from tests.ui import scenario  # noqa: E402
 from tests.ui.browser import CHROMIUM, CHROMIUM_ARGS, sign_in  # noqa: E402
 from tests.ui.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, UiService  # noqa: E402
@@ -120,12 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {"machine": platform.platform(), "python": platform.python_version(),
                               "cases": args.cases, "rounds": args.rounds,
                               "static_bytes": shell_bytes(), "results": {}}
-    print(f"{'screen':<12}{'API ms':>10}{'UI ms':>10}{'ratio':>8}")
-    for screen, pairs in figures.items():
-        api_ms = statistics.median(p[0] for p in pairs) * 1000
-        ui_ms = statistics.median(p[1] for p in pairs) * 1000
-        report["results"][screen] = {"api_ms": api_ms, "ui_ms": ui_ms, "ratio": ui_ms / api_ms}
-        print(f"{screen:<12}{api_ms:>10.1f}{ui_ms:>10.1f}{ui_ms / api_ms:>8.2f}")
+    report["results"] = ratios.report(figures, label="screen", baseline="api", measured="ui",
+                                      digits=1)
     print(f"static files: {report['static_bytes'] / 1024:.0f} KiB (uncompressed)")
     if args.report:
         Path(args.report).write_text(json.dumps(report, indent=2), encoding="utf-8")

@@ -12,6 +12,7 @@ from app.config import Settings
 from app.core.requests import NO_STORE
 from app.identity import login
 from app.identity.login import AuthorizeRequest
+from app.ui import catalogues
 
 #: The page's own headers: no framing, no script at all, styles only from the service. No
 #: form-action: the answer to the form is a redirect to the client (a loopback port for the
@@ -24,33 +25,6 @@ PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 
-_TEXTS = {
-    "vi": {
-        "title": "Đăng nhập", "tenant": "Mã đơn vị", "username": "Tên đăng nhập",
-        "password": "Mật khẩu", "totp": "Mã xác thực (TOTP), nếu có",
-        "totp_needed": "Mã xác thực (TOTP)", "submit": "Đăng nhập",
-        "federated": "Hoặc đăng nhập qua hệ thống định danh của đơn vị — mã đơn vị",
-        "federated_submit": "Đăng nhập qua nhà cung cấp định danh",
-        "problem": "Không thể đăng nhập", "problem_title": "Lỗi đăng nhập",
-    },
-    "en": {
-        "title": "Sign in", "tenant": "Unit code", "username": "Username",
-        "password": "Password", "totp": "Authentication code (TOTP), if any",
-        "totp_needed": "Authentication code (TOTP)", "submit": "Sign in",
-        "federated": "Or sign in through your unit's identity provider — unit code",
-        "federated_submit": "Sign in with the identity provider",
-        "problem": "Cannot sign in", "problem_title": "Sign-in error",
-    },
-}
-#: English for the failures the page reports (their Vietnamese is in app.identity.login).
-_FAILURES_EN = {
-    "bad-credentials": "Wrong unit, username or password, or the account is locked for a "
-                       "while after too many failed attempts.",
-    "totp-required": "Enter the 6-digit code from your authenticator app.",
-    "bad-totp": "The code is wrong or was already used.",
-    "totp-not-enrolled": "The account needs a TOTP code but has none enrolled; ask your "
-                         "administrator.",
-}
 _TOTP_STEP = ("totp-required", "bad-totp")
 
 _PAGE = """<!doctype html>
@@ -90,9 +64,15 @@ def language(params: dict[str, str]) -> str:
     """The page's language from OpenID Connect's ``ui_locales`` (first supported tag)."""
     for tag in params.get("ui_locales", "").split():
         base = tag.split("-")[0].lower()
-        if base in _TEXTS:
+        if base in catalogues.LANGUAGES:
             return base
-    return "vi"
+    return catalogues.DEFAULT_LANGUAGE
+
+
+def _texts(lang: str) -> dict[str, str]:
+    """The page's messages (``signin.*`` in the web UI's catalogues), without the prefix."""
+    return {key.removeprefix("signin."): text
+            for key, text in catalogues.catalogue(lang).items() if key.startswith("signin.")}
 
 
 def hidden_fields(request: AuthorizeRequest, lang: str = "vi") -> str:
@@ -104,9 +84,9 @@ def hidden_fields(request: AuthorizeRequest, lang: str = "vi") -> str:
 
 def render(request: AuthorizeRequest, *, tenant: str = "", username: str = "",
            error_code: str | None = None, error: str | None = None, lang: str = "vi") -> str:
-    texts = _TEXTS[lang]
-    if error and lang == "en":
-        error = _FAILURES_EN.get(error_code or "", error)
+    texts = _texts(lang)
+    if error:  # a known failure in the page's language; others as the service wrote them
+        error = texts.get(f"failure_{error_code}", error)
     banner = (f'<p class="error" role="alert" id="error" data-error="{escape(error_code or "")}">'
               f"{escape(error)}</p>" if error else "")
     totp_step = error_code in _TOTP_STEP
@@ -124,7 +104,7 @@ def render(request: AuthorizeRequest, *, tenant: str = "", username: str = "",
 
 def render_problem(message: str, lang: str = "vi") -> str:
     """For a bad client or redirect URI, which must not be redirected back to."""
-    texts = _TEXTS[lang]
+    texts = _texts(lang)
     return (f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8"><title>'
             f'{texts["problem_title"]}</title><link rel="stylesheet" '
             f'href="/admin/static/css/login.css"></head><body><main><h1>{texts["problem"]}'

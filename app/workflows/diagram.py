@@ -33,14 +33,13 @@ LEGEND_H = 30
 # Characters XML 1.0 does not allow, even escaped.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
-_TYPES = {
+# The diagram's words: state types (and "missing"), SLA day kinds, and the rest.
+_TEXTS = {
     "start": {"vi": "Bắt đầu", "en": "Start"},
     "task": {"vi": "Xử lý", "en": "Task"},
     "approval": {"vi": "Phê duyệt", "en": "Approval"},
     "terminal": {"vi": "Kết thúc", "en": "End"},
     "missing": {"vi": "Không có bước này", "en": "No such state"},
-}
-_WORDS = {
     "working": {"vi": "ngày làm việc", "en": "working days"},
     "calendar": {"vi": "ngày lịch", "en": "calendar days"},
     "title": {"vi": "Sơ đồ quy trình", "en": "Workflow diagram"},
@@ -161,7 +160,7 @@ def _sla_text(sla: Any, lang: str) -> str:
     if not isinstance(sla, Mapping) or not isinstance(sla.get("duration"), str):
         return ""
     days = sla.get("days", "working")
-    words = _WORDS.get(days if isinstance(days, str) else "", {}).get(lang, "")
+    words = _TEXTS[days][lang] if days in ("working", "calendar") else ""
     return f"SLA {sla['duration']}" + (f" ({words})" if words else "")
 
 
@@ -230,7 +229,7 @@ def _box(node: _Node, lang: str) -> list[str]:
     if node.kind == "terminal" and node.outcome in _OUTCOME_STROKE:
         stroke = _OUTCOME_STROKE[node.outcome]
     x, y = node.x, node.y
-    kind = _TYPES[node.kind][lang]
+    kind = _TEXTS[node.kind][lang]
     label = f"{node.name}: {kind}" + (f", {node.title}" if node.title else "")
     parts = [f'<g class="state state-{node.kind}" data-state="{_esc(node.name)}">',
              f"<title>{_esc(label)}</title>",
@@ -243,13 +242,13 @@ def _box(node: _Node, lang: str) -> list[str]:
     cx = x + BOX_W // 2
     parts.append(f'<text x="{cx}" y="{y + 20}" text-anchor="middle" font-size="13" '
                  f'font-weight="bold" fill="#1b1f23">{_esc(_short(node.name, 24))}</text>')
-    second = node.title if node.kind != "missing" else _TYPES["missing"][lang]
+    second = node.title if node.kind != "missing" else _TEXTS["missing"][lang]
     if second:
         parts.append(f'<text x="{cx}" y="{y + 38}" text-anchor="middle" font-size="11" '
                      f'fill="#1b1f23">{_esc(_short(second, 30))}</text>')
     third = node.sla or (f"{kind} · {node.outcome}" if node.outcome else kind)
     if node.unreached and node.kind != "missing":
-        third = _WORDS["unreached"][lang]
+        third = _TEXTS["unreached"][lang]
     parts.append(f'<text x="{cx}" y="{y + 58}" text-anchor="middle" font-size="10" '
                  f'fill="{"#b3261e" if node.unreached else "#4a5560"}">'
                  f"{_esc(_short(third, 34))}</text>")
@@ -300,7 +299,7 @@ def _arrow(edge: _Edge, nodes: Mapping[str, _Node], lang: str) -> list[str]:
     colour = "#b3261e" if missing else "#3c4650"
     label = edge.name + (" ✎" if edge.signed else "")
     title = f"{edge.name}: {edge.source} → {edge.target}" + (
-        f" ({_WORDS['signed'][lang]})" if edge.signed else "")
+        f" ({_TEXTS['signed'][lang]})" if edge.signed else "")
     parts = [f'<g class="action{" signed" if edge.signed else ""}" '
              f'data-action="{_esc(edge.name)}">',
              f"<title>{_esc(title)}</title>",
@@ -328,7 +327,7 @@ def render(definition: Mapping[str, Any], lang: str = "vi") -> str:
     width = 2 * MARGIN + columns * BOX_W + (columns - 1) * GAP_X
     height = 2 * MARGIN + LEGEND_H + rows * BOX_H + (rows - 1) * GAP_Y + 70
     title = _text(definition.get("title"), lang) or str(definition.get("key") or "")
-    heading = _WORDS["title"][lang] + (f": {title}" if title else "")
+    heading = _TEXTS["title"][lang] + (f": {title}" if title else "")
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" role="img" aria-labelledby="nt-wf-title" '
            f'font-family="sans-serif" class="workflow-diagram">',

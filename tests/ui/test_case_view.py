@@ -4,13 +4,13 @@ signature that is still pending, and a commune's admin trying another commune's 
 from __future__ import annotations
 
 import asyncio
-import base64
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 from playwright.sync_api import Browser, Page, expect
 
-from tests.pki import Identity, build
+from tests.pki import build
+from tests.test_signing import plug_in_cms
 from tests.ui import scenario
 from tests.ui.browser import ConsoleWatch, screenshot, session_token, sign_in
 from tests.ui.conftest import UiService
@@ -57,18 +57,6 @@ def test_someone_else_acting_first_is_a_clear_conflict_and_nothing_is_lost(
     expect(page.locator("#history li")).to_have_count(2)  # opened + one receipt, not two
 
 
-async def plug_in_cms(identity: Identity, digest_b64: str) -> bytes:
-    """What a signing plug-in does: a detached CMS (DER) over the digest handed out."""
-    from pyhanko.sign import signers
-
-    signer = signers.SimpleSigner.load_pkcs12_data(identity.pkcs12(b"x"), [], passphrase=b"x")
-    signed = await signer.async_sign(data_digest=base64.b64decode(digest_b64),
-                                     digest_algorithm="sha256", use_pades=True,
-                                     is_pdf_sig=False, encap_content_info={"content_type": "data"})
-    der: bytes = signed.dump()
-    return der
-
-
 def test_a_pending_remote_signature_shows_and_completes_in_the_page(
         page: Page, ui_service: UiService) -> None:
     pki = build()
@@ -101,7 +89,7 @@ def test_a_pending_remote_signature_shows_and_completes_in_the_page(
     with ThreadPoolExecutor(1) as plug_in:  # Playwright's loop runs in this thread
         cms = plug_in.submit(lambda: asyncio.run(plug_in_cms(identity, digest))).result()
     handed_in = httpx.post(f"{path}/{signature_id}", headers={"Authorization": f"Bearer {token}"},
-                           json={"signature": base64.b64encode(cms).decode()})
+                           json={"signature": cms})
     assert handed_in.status_code == 200, handed_in.text
 
     expect(page.locator("#case-state")).to_have_attribute("data-state", "hoan_thanh",
