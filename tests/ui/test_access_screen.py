@@ -38,6 +38,11 @@ def test_a_personnel_officer_is_offered_only_what_they_hold(page: Page,
     expect(page.get_by_role("heading", name="Thêm người dùng")).to_be_visible()
     offered = page.locator("input[name=roles]").evaluate_all("els => els.map(e => e.value)")
     assert offered == ["to_chuc_can_bo"]
+    # The tabs work from the keyboard: an arrow key picks the next one and keeps the focus.
+    page.get_by_role("tab", name="Người dùng").focus()
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_role("tab", name="Vai trò")).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_role("tab", name="Vai trò")).to_be_focused()
     # A custom role may hold only permissions the officer holds.
     page.goto(f"{ui_service.base_url}/admin#/{unit}/access/roles")
     expect(page.get_by_role("heading", name="Tạo vai trò riêng")).to_be_visible()

@@ -128,21 +128,31 @@ export function heading(title, ...actions) {
   return h('div', { class: 'page-head' }, h('h1', { tabindex: '-1' }, title), h('div', { class: 'actions' }, actions));
 }
 
+let refocusTab = false;
+
+/** A tab list (WAI-ARIA tabs): arrow keys move between tabs and pick them. When picking
+ * re-renders the screen, the new tab list takes the focus back. */
 export function tabs(names, current, onpick) {
   const list = h('div', { class: 'tabs', role: 'tablist' });
   for (const [key, label] of names) {
     list.append(h('button', {
       type: 'button', role: 'tab', 'aria-selected': String(key === current), id: `tab-${key}`,
-      onclick: () => onpick(key),
+      tabindex: key === current ? '0' : '-1', onclick: () => onpick(key),
     }, label));
   }
   list.addEventListener('keydown', (event) => {
     if (!['ArrowLeft', 'ArrowRight'].includes(event.key)) return;
+    event.preventDefault();
     const buttons = [...list.querySelectorAll('[role=tab]')];
     const index = buttons.indexOf(document.activeElement);
     const next = buttons[(index + (event.key === 'ArrowRight' ? 1 : buttons.length - 1)) % buttons.length];
+    refocusTab = true;
     next.focus();
     next.click();
   });
+  if (refocusTab) {
+    refocusTab = false;
+    requestAnimationFrame(() => list.querySelector('[aria-selected="true"]')?.focus());
+  }
   return list;
 }
