@@ -185,14 +185,15 @@ async function caseView(view, caseId) {
   const path = unitPath(view.unit, 'cases', caseId);
   const { data: kase, etag } = await getWithEtag(path);
   kase.etag = etag || kase.etag;
-  const [submission, history, signatures, attachments] = await Promise.all([
+  // Everything the case names, at once; only the pinned form waits for the submission.
+  const [submission, history, signatures, attachments, workflowVersion] = await Promise.all([
     api.get(unitPath(view.unit, 'submissions', kase.submission_id)).catch(() => null),
     api.get(`${path}/history`).catch(() => []),
     api.get(`${path}/signatures`).catch(() => []),
     api.get(unitPath(view.unit, 'submissions', kase.submission_id, 'attachments')).catch(() => []),
+    api.get(unitPath(view.unit, 'workflows', kase.workflow.key, 'versions', kase.workflow.version)).catch(() => null),
   ]);
-  const workflow = (await api.get(unitPath(view.unit, 'workflows', kase.workflow.key, 'versions', kase.workflow.version))
-    .catch(() => null))?.definition;
+  const workflow = workflowVersion?.definition;
   const actionTitle = (name) => text(workflow?.actions?.find((a) => a.name === name)?.title) || name;
   const stateTitle = (name) => (name ? text(workflow?.states?.find((st) => st.name === name)?.title) || name : '∅');
   let definition = null;
