@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 
 import httpx
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.ui import scenario
-from tests.ui.browser import screenshot, session_token, sign_in
+from tests.ui.browser import ConsoleWatch, new_page, screenshot, session_token, sign_in
 from tests.ui.conftest import UiService
 
 #: A personnel officer's custom role: manages accounts, nothing about forms or cases.
@@ -70,3 +70,43 @@ def test_a_personnel_officer_is_offered_only_what_they_hold(page: Page,
     assert stronger.status_code == 403
     with ui_service.admin() as admin:
         assert "leo_thang" not in {r.key for r in admin.roles.list(unit)}
+
+
+def test_an_admin_resets_a_password_and_rotates_a_client_secret(
+        page: Page, browser: Browser, console: ConsoleWatch, ui_service: UiService) -> None:
+    unit = scenario.new_code("TINH")
+    with ui_service.admin() as admin:
+        admin.tenants.create(code=unit, name="Tỉnh Tài Khoản", kind="province",
+                             parent=ui_service.root)
+    sign_in(page, ui_service.base_url, ui_service.root, ui_service.username, ui_service.password)
+
+    # A new officer: the generated password is shown once; a reset gives another one.
+    page.goto(f"{ui_service.base_url}/admin#/{unit}/access/users")
+    page.get_by_label(re.compile("^Tên đăng nhập")).fill("chuyen.vien")
+    page.get_by_label(re.compile("^Họ và tên")).fill("Chuyên viên Một")
+    page.locator("input[name=roles][value=officer]").check()
+    page.get_by_role("button", name="Tạo").click()
+    expect(page.locator(".one-time")).to_contain_text("Mật khẩu ban đầu")
+    page.get_by_role("button", name="Đặt lại mật khẩu của chuyen.vien").click()
+    expect(page.locator(".one-time")).to_contain_text("Mật khẩu mới của chuyen.vien")
+    password = page.locator(".one-time code").inner_text()
+    officer = new_page(browser, console)
+    sign_in(officer, ui_service.base_url, unit, "chuyen.vien", password)
+    expect(officer.locator("#who")).to_have_text("chuyen.vien")
+    officer.context.close()
+
+    # An API client: created with its secret shown once, then a new secret.
+    page.goto(f"{ui_service.base_url}/admin#/{unit}/access/clients")
+    page.get_by_label(re.compile("^Tên")).fill("Hệ thống một cửa")
+    page.locator("input[name=client_roles][value=api_client]").check()
+    page.get_by_role("button", name="Tạo").click()
+    expect(page.locator(".one-time code")).not_to_be_empty()
+    page.get_by_role("button", name="Cấp khoá bí mật mới cho Hệ thống một cửa").click()
+    expect(page.locator(".one-time")).to_contain_text("Khoá bí mật")
+    secret = page.locator(".one-time code").inner_text()
+    client_id = page.get_by_role("row").filter(has_text="Hệ thống một cửa").locator(
+        "code").inner_text()
+    screenshot(page, "71-access-clients")
+    issued = httpx.post(f"{ui_service.base_url}/oauth/token", data={
+        "grant_type": "client_credentials", "client_id": client_id, "client_secret": secret})
+    assert issued.status_code == 200, issued.text

@@ -21,6 +21,11 @@ function roleChecklist(roles, name, legend) {
     }));
 }
 
+/** A secret the service shows once: to be copied now. */
+function oneTime(label, secret) {
+  return h('p', { class: 'notice warn one-time', role: 'status' }, label, ' ', h('code', {}, secret));
+}
+
 const checked = (scope, name) => [...scope.querySelectorAll(`input[name="${name}"]:checked`)].map((c) => c.value);
 
 function submitting(form, work) {
@@ -37,8 +42,8 @@ function submitting(form, work) {
 }
 
 async function usersTab(view, box, roles, held) {
-  const users = await listAll(unitPath(view.unit, 'users'));
   const result = h('div', { 'aria-live': 'polite' });
+  const list = h('div', {});
   const username = field(t('access.username'), input({ autocomplete: 'off' }), { pointer: '/username', required: true });
   const display = field(t('access.display_name'), input(), { pointer: '/display_name', required: true });
   const email = field(t('access.email'), input({ type: 'email' }), { pointer: '/email' });
@@ -49,24 +54,35 @@ async function usersTab(view, box, roles, held) {
     if (email.input.value.trim()) body.email = email.input.value.trim();
     const created = await api.post(unitPath(view.unit, 'users'), body);
     show(result, notice(t('access.user_created', { username: created.username })),
-      created.initial_password ? h('p', { class: 'notice warn' }, t('access.initial_password'), ' ', h('code', {}, created.initial_password)) : null,
-      created.totp_uri ? h('p', { class: 'notice warn' }, t('access.totp_uri'), ' ', h('code', {}, created.totp_uri)) : null);
+      created.initial_password ? oneTime(t('access.initial_password'), created.initial_password) : null,
+      created.totp_uri ? oneTime(t('access.totp_uri'), created.totp_uri) : null);
     form.reset();
+    await drawUsers();
   }));
   form.append(h('h2', { id: 'new-user' }, t('access.new_user')), username.wrap, display.wrap, email.wrap,
     h('div', { class: 'field inline' }, totp, h('label', { for: totp.id }, t('access.totp_required'))),
     roleChecklist(grantable(roles, held), 'roles', t('access.roles_here')),
     button(t('common.create'), null, { kind: 'primary', type: 'submit' }));
-  show(box, table([
+  const drawUsers = async () => show(list, table([
     { label: t('access.username'), cell: (u) => u.username },
     { label: t('access.display_name'), cell: (u) => u.display_name },
     { label: t('common.status'), cell: (u) => t(`common.status_${u.status}`) },
     { label: 'TOTP', cell: (u) => (u.totp_required ? t('common.yes') : t('common.no')) },
     { label: t('access.last_login'), cell: (u) => when(u.last_login_at) },
-    { label: t('common.actions'), cell: (u) => (view.can('users:write') ? button(
-      u.status === 'active' ? t('access.disable') : t('access.enable'),
-      async () => { await api.patch(unitPath(view.unit, 'users', u.id), { status: u.status === 'active' ? 'disabled' : 'active' }); await view.refresh(); }) : '') },
-  ], users, { caption: t('access.users') }), view.can('users:write') ? [form, result] : null);
+    { label: t('common.actions'), cell: (u) => (view.can('users:write') ? h('div', { class: 'row' },
+      button(u.status === 'active' ? t('access.disable') : t('access.enable'),
+        async () => { await api.patch(unitPath(view.unit, 'users', u.id), { status: u.status === 'active' ? 'disabled' : 'active' }); await drawUsers(); }),
+      button(t('access.reset_password'), async () => {
+        const reset = await api.post(unitPath(view.unit, 'users', u.id, 'password'), {});
+        show(result, oneTime(t('access.new_password', { username: u.username }), reset.initial_password));
+      }, { 'aria-label': t('access.reset_password_of', { username: u.username }) }),
+      u.totp_required ? button(t('access.new_totp'), async () => {
+        const enrolled = await api.post(unitPath(view.unit, 'users', u.id, 'totp'));
+        show(result, oneTime(t('access.totp_uri'), enrolled.totp_uri));
+      }, { 'aria-label': t('access.new_totp_of', { username: u.username }) }) : null) : '') },
+  ], await listAll(unitPath(view.unit, 'users')), { caption: t('access.users') }));
+  await drawUsers();
+  show(box, list, result, view.can('users:write') ? form : null);
 }
 
 async function rolesTab(view, box, roles, held) {
@@ -127,25 +143,39 @@ function isBelow(view, code, ancestor) {
 }
 
 async function clientsTab(view, box, roles, held) {
-  const clients = await listAll(unitPath(view.unit, 'clients'));
   const result = h('div', { 'aria-live': 'polite' });
+  const list = h('div', {});
   const name = field(t('common.name'), input(), { pointer: '/name', required: true });
   const form = h('form', { class: 'card', novalidate: true, 'aria-labelledby': 'new-client' });
   form.addEventListener('submit', submitting(form, async () => {
     const created = await api.post(unitPath(view.unit, 'clients'), { name: name.input.value.trim(), roles: checked(form, 'client_roles') });
     show(result, notice(t('access.client_created', { id: created.client_id })),
-      h('p', { class: 'notice warn' }, t('access.client_secret'), ' ', h('code', { id: 'client-secret' }, created.client_secret)));
+      oneTime(t('access.client_secret'), created.client_secret));
+    form.reset();
+    await drawClients();
   }));
   form.append(h('h2', { id: 'new-client' }, t('access.new_client')), name.wrap,
     roleChecklist(grantable(roles, held), 'client_roles', t('access.roles_here')),
     button(t('common.create'), null, { kind: 'primary', type: 'submit' }));
-  show(box, table([
+  const drawClients = async () => show(list, table([
     { label: 'client_id', cell: (c) => h('code', {}, c.client_id) },
     { label: t('common.name'), cell: (c) => c.name },
     { label: t('access.roles'), cell: (c) => c.roles.join(', ') },
     { label: t('common.status'), cell: (c) => t(`common.status_${c.status}`) },
     { label: t('access.last_token'), cell: (c) => when(c.last_used_at) },
-  ], clients, { caption: t('access.clients') }), view.can('clients:write') ? [form, result] : null);
+    { label: t('common.actions'), cell: (c) => (view.can('clients:write') ? h('div', { class: 'row' },
+      button(t('access.rotate_secret'), async () => {
+        const rotated = await api.post(unitPath(view.unit, 'clients', c.client_id, 'secret'), {});
+        show(result, oneTime(t('access.client_secret'), rotated.client_secret),
+          rotated.previous_secret_expires_at ? h('p', { class: 'help' }, t('access.old_secret_until'), ' ', when(rotated.previous_secret_expires_at)) : null);
+      }, { 'aria-label': t('access.rotate_secret_of', { name: c.name }) }),
+      button(c.status === 'active' ? t('access.disable') : t('access.enable'), async () => {
+        await api.patch(unitPath(view.unit, 'clients', c.client_id), { status: c.status === 'active' ? 'disabled' : 'active' });
+        await drawClients();
+      })) : '') },
+  ], await listAll(unitPath(view.unit, 'clients')), { caption: t('access.clients') }));
+  await drawClients();
+  show(box, list, result, view.can('clients:write') ? form : null);
 }
 
 export async function render(view) {
