@@ -18,7 +18,7 @@ from app.ui import catalogues
 #: form-action: the answer to the form is a redirect to the client (a loopback port for the
 #: command-line client) or to the unit's identity provider, which form-action would block.
 PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; "
                                "frame-ancestors 'none'; base-uri 'none'",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
@@ -31,6 +31,7 @@ _PAGE = """<!doctype html>
 <html lang="{lang}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} — Nentang</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/admin/static/css/login.css">
 </head><body>
 <main>
