@@ -77,6 +77,7 @@ def test_a_pending_remote_signature_shows_and_completes_in_the_page(
     approve.get_by_role("button", name="Ký số và thực hiện: Phê duyệt").click()
     pending = page.locator(".pending-signature")
     expect(pending).to_contain_text("Đang chờ chữ ký số")
+    expect(pending).to_contain_text("ứng dụng ký số trên máy của bạn")
     expect(page.locator("#case-state")).to_have_attribute("data-state", "xu_ly")
     screenshot(page, "34-signature-pending")
 

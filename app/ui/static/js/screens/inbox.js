@@ -10,6 +10,12 @@ import { t, text } from '../i18n.js';
 import { button, clearErrors, field, heading, notice, showProblem, slaBadge, table, when } from '../ui.js';
 
 const PENDING_POLL_MS = 2000;
+const PROVIDERS = ['pkcs12', 'client', 'csc'];
+
+/** A signing provider as officials know it (a province's own provider by its name). */
+function providerName(name) {
+  return PROVIDERS.includes(name) ? t(`inbox.provider_${name}`) : name;
+}
 
 export async function render(view) {
   if (view.section === 'cases' && view.rest[0]) {
@@ -101,7 +107,7 @@ function readInput(input) {
   }
 }
 
-function actionForm(view, kase, action, onDone) {
+function actionForm(view, kase, action, onDone, stateTitle) {
   const inputs = Object.entries(action.fields).map(([name, spec]) => actionInput(name, spec));
   const comment = action.comment === 'none' ? null
     : field(t('inbox.comment'), h('textarea', { rows: 3, name: 'comment' }), { pointer: '/comment', required: action.comment === 'required' });
@@ -146,7 +152,7 @@ function actionForm(view, kase, action, onDone) {
   const submit = button(action.signature_required ? t('inbox.sign_and_act', { action: text(action.title) || action.name })
     : t('inbox.act', { action: text(action.title) || action.name }), null, { kind: 'primary', type: 'submit' });
   form.append(
-    h('h3', { id: titleId }, text(action.title) || action.name, ' ', h('span', { class: 'muted' }, `→ ${action.to}`)),
+    h('h3', { id: titleId }, text(action.title) || action.name, ' ', h('span', { class: 'muted' }, `→ ${stateTitle(action.to)}`)),
     action.signature_required ? h('p', { class: 'notice warn' }, t('inbox.needs_signature', { role: action.signer || '' })) : null,
     inputs.map((i) => i.wrap), comment?.wrap, submit, outcome);
   return form;
@@ -154,7 +160,7 @@ function actionForm(view, kase, action, onDone) {
 
 function pendingSignature(view, kase, signature, onDone) {
   const status = h('p', { role: 'status', class: 'notice warn', dataset: { signature: signature.id } },
-    t('inbox.signature_pending', { provider: signature.provider }));
+    t('inbox.signature_pending', { provider: providerName(signature.provider) }));
   const box = h('div', { class: 'card pending-signature' }, h('h3', {}, t('inbox.signature_waiting')), status,
     signature.expires_at ? h('p', {}, t('inbox.signature_expires'), ' ', when(signature.expires_at)) : null,
     signature.instructions ? h('details', {}, h('summary', {}, t('inbox.signature_instructions')),
@@ -224,12 +230,12 @@ async function caseView(view, caseId) {
     h('div', { class: 'columns case-columns' },
       h('div', {},
         h('section', { class: 'card', 'aria-labelledby': 'case-actions' }, h('h2', { id: 'case-actions' }, t('inbox.actions')),
-          kase.actions.length ? kase.actions.map((a) => actionForm(view, kase, a, reload)) : h('p', { class: 'empty' }, t('inbox.no_actions'))),
+          kase.actions.length ? kase.actions.map((a) => actionForm(view, kase, a, reload, stateTitle)) : h('p', { class: 'empty' }, t('inbox.no_actions'))),
         h('section', { class: 'card', 'aria-labelledby': 'case-signatures' }, h('h2', { id: 'case-signatures' }, t('inbox.signatures')),
           table([
             { label: t('inbox.action'), cell: (s) => s.action },
             { label: t('common.status'), cell: (s) => h('span', { class: `badge signature-${s.status}` }, t(`inbox.signature_status_${s.status}`)) },
-            { label: t('inbox.provider'), cell: (s) => s.provider },
+            { label: t('inbox.provider'), cell: (s) => providerName(s.provider) },
             { label: t('inbox.requested'), cell: (s) => when(s.requested_at) },
             { label: t('inbox.evidence'), cell: (s) => (s.status === 'completed' ? button(t('inbox.download_signature'),
               () => download(`${path}/signatures/${s.id}/signature`), { kind: 'link' }) : '') },
