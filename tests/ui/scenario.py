@@ -50,14 +50,15 @@ def form_definition() -> dict[str, Any]:
     }
 
 
-def workflow_definition() -> dict[str, Any]:
+def workflow_definition(*, claim: bool = False) -> dict[str, Any]:
+    """``claim``: one official takes the case in ``xu_ly`` before acting on it."""
     return {
         "kind": "Workflow", "key": WORKFLOW, "title": {"vi": "Xử lý đơn", "en": "Handle"},
         "form": FORM, "sla": {"duration": "P10D", "days": "calendar"},
         "states": [
             {"name": "nop", "type": "start", "title": {"vi": "Đã nộp", "en": "Filed"}},
             {"name": "xu_ly", "type": "task", "title": {"vi": "Đang xử lý", "en": "Handling"},
-             "sla": {"duration": "P3D"}},
+             "sla": {"duration": "P3D"}, **({"assignment": "claim"} if claim else {})},
             {"name": "hoan_thanh", "type": "terminal", "outcome": "approved",
              "title": {"vi": "Hoàn thành", "en": "Done"}}],
         "actions": [
@@ -73,7 +74,8 @@ def new_code(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6].upper()}"
 
 
-def province(ui: UiService, *, provider: str = "pkcs12", pki: Pki | None = None) -> str:
+def province(ui: UiService, *, provider: str = "pkcs12", pki: Pki | None = None,
+             claim: bool = False) -> str:
     """A province running the process. ``pkcs12``: a server-side key signs at once;
     ``client``: the official's own key signs through a plug-in, matched by certificate UID
     ``CCCD:<username>``."""
@@ -84,7 +86,7 @@ def province(ui: UiService, *, provider: str = "pkcs12", pki: Pki | None = None)
                              parent=ui.root)
         admin.forms.create(unit, definition=form_definition())
         admin.forms.publish(unit, FORM, 1)
-        admin.workflows.create(unit, definition=workflow_definition())
+        admin.workflows.create(unit, definition=workflow_definition(claim=claim))
         admin.workflows.publish(unit, WORKFLOW, 1)
         if provider == "pkcs12":
             admin.signing.replace(unit, provider="pkcs12", trust_anchors=[pki.root.pem],

@@ -146,7 +146,8 @@ def test_a_new_admin_sets_up_a_service_and_takes_a_case_to_a_signed_decision(
     expect(history.locator("li")).to_have_count(3)
     expect(history.locator("[data-action=phe_duyet]")).to_have_text("Phê duyệt")
     expect(history).to_contain_text("Có ký số")
-    expect(staff.get_by_role("table").filter(has_text="khoá ký số của đơn vị")).to_contain_text("Đã ký")
+    signatures = staff.get_by_role("table").filter(has_text="khoá ký số của đơn vị")
+    expect(signatures).to_contain_text("Đã ký")
     screenshot(staff, "32-case-signed")
 
     # The report: cases per unit, run at the commune.

@@ -128,3 +128,24 @@ def test_a_commune_admin_cannot_reach_another_communes_pages_or_data(
         unchanged = admin.cases.get(theirs.code, their_case)
         assert unchanged.state.name == "nop" and unchanged.revision == 1
         assert len(admin.cases.history(theirs.code, their_case)) == 1
+
+
+def test_a_case_that_wants_one_official_is_taken_acted_on_and_given_back(
+        page: Page, ui_service: UiService) -> None:
+    where = scenario.commune(ui_service, scenario.province(ui_service, claim=True))
+    case_id = scenario.submit(ui_service, where.code)
+    sign_in(page, ui_service.base_url, where.code, where.username, where.password)
+    assert act(ui_service, session_token(page), where.code, case_id,
+               "tiep_nhan").status_code == 200
+    open_case(page, ui_service, where.code, case_id)
+    # Unclaimed: no action yet, only "take the case".
+    expect(page.locator("form.action")).to_have_count(0)
+    page.get_by_role("button", name="Nhận xử lý hồ sơ").click()
+    expect(page.locator("#case-messages")).to_contain_text("Bạn đã nhận xử lý hồ sơ")
+    expect(page.locator("form[data-action=phe_duyet]")).to_be_visible()
+    screenshot(page, "35-case-claimed")
+    page.get_by_role("button", name="Trả lại hồ sơ").click()
+    expect(page.locator("#case-messages")).to_contain_text("Đã trả lại hồ sơ")
+    expect(page.locator("form.action")).to_have_count(0)
+    with ui_service.admin() as admin:
+        assert admin.cases.get(where.code, case_id).assignee is None

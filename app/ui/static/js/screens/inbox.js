@@ -7,7 +7,7 @@
 import { api, ApiError, download, getWithEtag, listAll, request, unitPath } from '../api.js';
 import { h, show, uid } from '../dom.js';
 import { t, text } from '../i18n.js';
-import { button, clearErrors, field, heading, notice, showProblem, slaBadge, table, when } from '../ui.js';
+import { button, clearErrors, field, heading, notice, problemBanner, showProblem, slaBadge, table, when } from '../ui.js';
 
 const PENDING_POLL_MS = 2000;
 const PROVIDERS = ['pkcs12', 'client', 'csc'];
@@ -185,6 +185,36 @@ function pendingSignature(view, kase, signature, onDone) {
   return box;
 }
 
+// ---- claiming ----------------------------------------------------------------------------
+
+/** In a state where one official takes the case (assignment "claim"): take it, give it back,
+ * or see who has it. The service decides who may; its refusal is shown as it comes. */
+function claimPanel(view, kase, workflow, onDone) {
+  const state = workflow?.states?.find((st) => st.name === kase.state.name);
+  if (kase.status !== 'open' || state?.assignment !== 'claim' || !view.can('cases:act')) return null;
+  const outcome = h('div', { 'aria-live': 'polite' });
+  const call = (what, message) => async () => {
+    try {
+      await api.post(unitPath(kase.tenant, 'cases', kase.id, what));
+      await onDone(message);
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      show(outcome, problemBanner(err));
+    }
+  };
+  let body;
+  if (!kase.assignee) {
+    body = [h('p', {}, t('inbox.claim_needed')),
+      button(t('inbox.claim'), call('claim', t('inbox.claimed')), { kind: 'primary', id: 'claim-case' })];
+  } else if (kase.assignee === view.me.id) {
+    body = [h('p', {}, t('inbox.claimed_by_you')),
+      button(t('inbox.release'), call('release', t('inbox.released')), { id: 'release-case' })];
+  } else {
+    body = [h('p', {}, t('inbox.claimed_by_other', { who: kase.assignee }))];
+  }
+  return h('div', { class: 'claim notice warn', id: 'claim-panel' }, body, outcome);
+}
+
 // ---- the case view -----------------------------------------------------------------------
 
 async function caseView(view, caseId) {
@@ -230,6 +260,7 @@ async function caseView(view, caseId) {
     h('div', { class: 'columns case-columns' },
       h('div', {},
         h('section', { class: 'card', 'aria-labelledby': 'case-actions' }, h('h2', { id: 'case-actions' }, t('inbox.actions')),
+          claimPanel(view, kase, workflow, reload),
           kase.actions.length ? kase.actions.map((a) => actionForm(view, kase, a, reload, stateTitle)) : h('p', { class: 'empty' }, t('inbox.no_actions'))),
         h('section', { class: 'card', 'aria-labelledby': 'case-signatures' }, h('h2', { id: 'case-signatures' }, t('inbox.signatures')),
           table([
