@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import pyotp
 from playwright.sync_api import Page, expect
 
+from tests.ui import scenario
 from tests.ui.browser import screenshot, sign_in
 from tests.ui.conftest import UiService
 
@@ -83,13 +84,20 @@ def test_every_screen_labels_its_controls_and_the_keyboard_reaches_the_content(
     assert box is not None and box["x"] >= 0 and box["y"] >= 0  # shown once focused
     page.keyboard.press("Enter")
     expect(page.locator("main h1")).to_be_focused()
-    for screen in ("inbox", "units", "access/users", "access/roles", "access/grants",
-                   "access/clients", "forms", "workflows", "reports", "audit"):
-        page.goto(f"{ui_service.base_url}/admin#/{ui_service.root}/{screen}")
+    province = scenario.province(ui_service)  # a form and a workflow to open in the editors
+    screens = [f"{ui_service.root}/{screen}" for screen in (
+        "inbox", "units", "access/users", "access/roles", "access/grants", "access/clients",
+        "forms", "workflows", "reports", "audit")]
+    screens += [f"{province}/forms/{scenario.FORM}", f"{province}/workflows/{scenario.WORKFLOW}"]
+    for screen in screens:
+        page.goto(f"{ui_service.base_url}/admin#/{screen}")
         expect(page.get_by_role("heading", level=1)).to_be_visible()
         expect(page.locator(".loading")).to_have_count(0)
         assert page.evaluate(UNLABELLED) == [], screen
         assert page.evaluate(UNTIED_ERRORS) == [], screen
+        for tab in page.get_by_role("tab").all():  # every tab of an editor, too
+            tab.click()
+            assert page.evaluate(UNLABELLED) == [], f"{screen}, {tab.inner_text()}"
     page.goto(f"{ui_service.base_url}/admin#/{ui_service.root}/units")
     page.get_by_role("button", name="Tạo đơn vị").click()  # empty: errors on the fields
     expect(page.get_by_label(re.compile("^Mã đơn vị"))).to_have_attribute("aria-invalid", "true")
