@@ -271,3 +271,28 @@ def test_a_catalogue_form_opens_in_every_tab(page: Page, ui_service: UiService) 
     assert saved["schema"] == definition["schema"]
     assert saved["ui_schema"]["fields"] == definition["ui_schema"]["fields"]
     assert saved["ui_schema"]["sections"] == definition["ui_schema"]["sections"]
+
+
+def test_leaving_unsaved_changes_asks_first(page: Page, ui_service: UiService) -> None:
+    root = ui_service.root
+    sign_in(page, ui_service.base_url, root, ui_service.username, ui_service.password)
+    page.goto(f"{ui_service.base_url}/admin#/{root}/forms")
+    page.get_by_label("Mã biểu mẫu").fill("don-chua-luu")
+    page.get_by_label("Tên biểu mẫu (tiếng Việt)").fill("Đơn chưa lưu")
+    page.get_by_label("Tên biểu mẫu (tiếng Anh)").fill("Unsaved")
+    page.locator("#new-form-create").click()
+    page.wait_for_url(re.compile(rf"#/{root}/forms/don-chua-luu$"))
+    _add(page, "text", "ghi_chu", "Ghi chú", "Note")
+
+    nav = page.get_by_role("navigation", name="Chức năng")
+    nav.get_by_role("link", name="Quy trình").click()
+    dialog = page.get_by_role("alertdialog", name="Có thay đổi chưa lưu")
+    expect(dialog).to_be_visible()
+    expect(page).to_have_url(re.compile(rf"#/{root}/forms/don-chua-luu$"))
+    expect(dialog.get_by_role("button", name="Ở lại trang")).to_be_focused()
+    dialog.get_by_role("button", name="Ở lại trang").click()
+    expect(page.locator("#fb-list [data-name='ghi_chu']")).to_be_visible()  # nothing lost
+
+    nav.get_by_role("link", name="Quy trình").click()
+    page.get_by_role("button", name="Rời trang, bỏ thay đổi").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Quy trình xử lý")

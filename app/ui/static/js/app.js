@@ -105,8 +105,43 @@ function denied(route) {
 
 let rendering = 0;
 
+// Unsaved work: a screen registers a guard (view.guard(() => hasUnsavedChanges)); leaving it
+// by the navigation, a link or the address asks first, inside the page.
+let guard = null;
+let currentHash = location.hash;
+let leaving = false;
+
+function askToLeave(target) {
+  document.getElementById('leave-dialog')?.remove();
+  const stay = button(t('shell.stay'), () => dialog.remove(), { kind: 'primary', id: 'leave-stay' });
+  const dialog = h('div', { class: 'leave problem', role: 'alertdialog', id: 'leave-dialog',
+    'aria-labelledby': 'leave-title', 'aria-describedby': 'leave-text' },
+  h('strong', { id: 'leave-title' }, t('shell.unsaved_title')),
+  h('p', { id: 'leave-text' }, t('shell.unsaved')),
+  h('div', { class: 'row' }, stay, button(t('shell.leave'), () => {
+    leaving = true;
+    dialog.remove();
+    location.hash = target;
+  }, { id: 'leave-go' })));
+  document.getElementById('main')?.prepend(dialog);
+  stay.focus();
+}
+
+function navigated() {
+  if (!leaving && guard?.()) {
+    const target = location.hash;
+    history.replaceState(null, '', currentHash || '#/');
+    askToLeave(target);
+    return;
+  }
+  leaving = false;
+  currentHash = location.hash;
+  render();
+}
+
 export async function render() {
   const ticket = ++rendering;
+  guard = null;
   const route = parseRoute();
   if (!route.unit) {
     go(homeUnit(), 'inbox');
@@ -135,7 +170,7 @@ export async function render() {
     await screen.render({
       unit: route.unit, section: route.section, rest: route.rest, main, me: session.me,
       units: session.units, can: (permission) => allowed.has(permission), permissionsAt, go,
-      refresh: render, reloadUnits: loadUnits,
+      refresh: render, reloadUnits: loadUnits, guard: (unsaved) => { guard = unsaved; },
     });
     main.querySelector('h1')?.focus({ preventScroll: true });
   } catch (err) {
@@ -166,7 +201,7 @@ async function start() {
   }
   session.me = await api.get('me');
   await loadUnits();
-  window.addEventListener('hashchange', render);
+  window.addEventListener('hashchange', navigated);
   await render();
 }
 

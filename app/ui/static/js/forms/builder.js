@@ -41,6 +41,7 @@ export async function renderBuilder(view, key, initialTab) {
     tab: TABS.includes(initialTab) ? initialTab : 'design',
     jsonText: null,
   };
+  view.guard(() => state.dirty);
   state.model = fromDefinition(state.form.definition);
   const editable = () => !state.form.inherited && view.can('forms:write');
 

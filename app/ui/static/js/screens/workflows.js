@@ -116,6 +116,7 @@ async function designer(view, key) {
   const [roles, forms] = await Promise.all([
     loadRoles(view), listAll(unitPath(view.unit, 'forms')).catch(() => [])]);
   const ed = { own: !workflow.inherited, number: workflow.inherited ? null : workflow.draft_version, dirty: false };
+  view.guard(() => ed.dirty);
   ed.doc = ed.number ? (await api.get(`${path}/versions/${ed.number}`)).definition : structuredClone(workflow.definition);
   const doc = ed.doc;
   doc.states = Array.isArray(doc.states) ? doc.states : [];
