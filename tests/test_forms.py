@@ -315,6 +315,51 @@ async def test_dry_run_validation_stores_nothing(client: httpx.AsyncClient, plat
     assert (await count(backend, "submissions"), await count(backend, "audit_records")) == before
 
 
+async def test_dry_run_against_an_unsaved_definition(client: httpx.AsyncClient,
+                                                    platform: Platform, backend: Backend) -> None:
+    """The builder's live preview: data checked against a definition that is not saved."""
+    province, admin = await platform.province_with_admin()
+    _, other = await platform.province_with_admin()
+    definition = catalogue("thi-nang-ngach")
+    await client.post(forms_url(province), json=definition, headers=admin.headers)
+    versions = forms_url(province, "/thi-nang-ngach/versions")
+    stored = (await client.get(versions, headers=admin.headers)).json()
+    before = (await count(backend, "form_versions"), await count(backend, "audit_records"))
+    url = forms_url(province, "/thi-nang-ngach/validate")
+    edited = copy.deepcopy(definition)
+    edited["schema"]["properties"]["ghi_chu"] = {"type": "string", "maxLength": 3}
+    edited["schema"]["required"].append("ghi_chu")
+    edited["ui_schema"]["fields"]["ghi_chu"] = {"label": {"vi": "Ghi chú", "en": "Note"}}
+
+    answer = await client.post(url, json={"data": sample("thi-nang-ngach"),
+                                          "definition": edited}, headers=admin.headers)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["valid"] is False and answer.json()["version"] is None
+    assert [e["pointer"] for e in answer.json()["errors"]] == ["/ghi_chu"]  # it is missing
+    fine = await client.post(url, json={"data": {**sample("thi-nang-ngach"), "ghi_chu": "ok"},
+                                        "definition": edited}, headers=admin.headers)
+    assert fine.json() == {"valid": True, "version": None, "errors": []}
+
+    # An unusable definition is a 422 pointing into it; both version and definition, too.
+    edited["ui_schema"]["fields"]["ghi_chu"]["widget"] = "khong-co"
+    broken = await client.post(url, json={"data": {}, "definition": edited},
+                               headers=admin.headers)
+    assert broken.status_code == 422 and broken.json()["code"] == "invalid-form"
+    assert "/definition/ui_schema/fields/ghi_chu/widget" in {
+        e["pointer"] for e in broken.json()["errors"]}
+    both = await client.post(url, json={"data": {}, "definition": definition, "version": 1},
+                             headers=admin.headers)
+    assert both.status_code == 422
+    assert [e["pointer"] for e in both.json()["errors"]] == ["/version"]
+
+    # Another province's admin reaches nothing through it.
+    refused = await client.post(url, json={"data": {}, "definition": definition},
+                                headers=other.headers)
+    assert refused.status_code in (403, 404)
+    assert (await count(backend, "form_versions"), await count(backend, "audit_records")) == before
+    assert (await client.get(versions, headers=admin.headers)).json() == stored
+
+
 BAD_DEFINITIONS = {
     "malformed schema": lambda d: d["schema"].update({"properties": {"x": {"type": "chuoi"}}}),
     "remote $ref": lambda d: d["schema"].update(

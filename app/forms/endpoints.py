@@ -66,6 +66,12 @@ add_definition_routes(router, lifecycle=service.FORMS, plural="forms", read=Form
 async def validate_data(access: FormsRead, key: str, body: ValidateIn,
                         session: ScopedSession) -> ValidateOut:
     form = await service.resolve(session, access.tenant, key)
+    if body.definition is not None:
+        definition = service.unsaved_definition(body.definition, version=body.version)
+        submissions.check_shape(body.data)
+        found = submissions.definition_errors(definition, body.data)
+        return ValidateOut(valid=not found, version=None,
+                           errors=[FieldErrorOut(**e.as_dict()) for e in found])
     version = await service.version_to_check(session, form, access.tenant, body.version)
     submissions.check_shape(body.data)
     errors = [FieldErrorOut(**e.as_dict())

@@ -49,11 +49,16 @@ class ValidateIn(BaseModel):
     data: Any
     version: VersionNumber | None = Field(
         default=None, description="Default: the draft, else the current version.")
+    definition: dict[str, Any] | None = Field(
+        default=None, description="An unsaved definition to check the data against instead "
+        "of a stored version (the form builder's live preview). It is checked as a draft "
+        "would be (422 with pointers under /definition) and never stored. Not with version.")
 
 
 class ValidateOut(BaseModel):
     valid: bool
-    version: int
+    version: int | None = Field(description="The version checked against; null for an "
+                                "unsaved definition.")
     errors: list[FieldErrorOut]
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import jsonpatch
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.problems import Problem
 from app.definitions.lifecycle import (
     Lifecycle,
     Parent,
@@ -93,3 +94,19 @@ def diff(a: FormVersion, b: FormVersion) -> dict[str, Any]:
         "patch": jsonpatch.make_patch(a.definition, b.definition).patch,
     }
 
+
+def unsaved_definition(definition: dict[str, Any], *, version: int | None) -> dict[str, Any]:
+    """A definition the form builder has not saved, checked as a draft would be, for the live
+    preview; its problems point under ``/definition`` in the request body."""
+    if version is not None:
+        raise Problem(422, "validation-failed", "Dữ liệu không hợp lệ", "Invalid request",
+                      detail="Give either version or definition, not both.",
+                      errors=[{"pointer": "/version", "detail": "Not with definition."}])
+    try:
+        return definitions.check(definition)
+    except definitions.DefinitionError as exc:
+        raise field_problem(422, "invalid-form", "Định nghĩa biểu mẫu không hợp lệ",
+                            "Invalid form definition", "The definition has problems; see "
+                            "errors.", [definitions.FieldError("/definition" + e.pointer, e.vi,
+                                                               e.en, e.keyword)
+                                        for e in exc.errors]) from None

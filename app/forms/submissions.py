@@ -43,7 +43,14 @@ _SEARCH_LIMIT = 8000
 def field_errors(version: FormVersion, data: Any) -> list[definitions.FieldError]:
     """Every problem with ``data`` for this version: the compiled hot-path validator decides,
     and only invalid data pays for the reference's full list of errors."""
-    form = validators.compiled(version.definition, key=version.digest)
+    return definition_errors(version.definition, data, key=version.digest)
+
+
+def definition_errors(definition: dict[str, Any], data: Any, *,
+                      key: str | None = None) -> list[definitions.FieldError]:
+    """:func:`field_errors` for a checked definition, stored or not (``key``: its digest when
+    known)."""
+    form = validators.compiled(definition, key=key)
     return [] if form.is_valid(data) else form.errors(data)
 
 

@@ -151,6 +151,13 @@ def test_validation_answers_and_errors_carry_json_pointers(nt: Client, unit: Uni
     assert all(e.detail and e.detail_vi and e.keyword for e in bad.errors)
     nt.forms.publish(code, KEY, 1)
     assert nt.forms.validate(code, KEY, data=valid_data(), version=1).version == 1
+    # Against an unsaved definition (the builder's live preview): nothing is stored.
+    stricter = form_definition()
+    stricter["schema"]["properties"]["so_luong"]["minimum"] = 5
+    unsaved = nt.forms.validate(code, KEY, data=valid_data(), definition=stricter)
+    assert (unsaved.valid, unsaved.version) == (False, None)
+    assert [e.pointer for e in unsaved.errors] == ["/so_luong"]
+    assert [v.number for v in nt.forms.versions(code, KEY)] == [1]
 
     # Storing invalid data is refused: a ValidationError naming each field by JSON Pointer.
     with pytest.raises(ValidationError) as refused:

@@ -89,9 +89,10 @@ def test_build_preview_publish_and_compare_a_form(page: Page, ui_service: UiServ
     expect(organisation).to_be_hidden()
     preview.get_by_label("Người nộp").select_option(label="Tổ chức")
     expect(organisation).to_be_visible()
-    page.locator("#fb-preview-check").click()
-    expect(page.locator("#fb-messages")).to_contain_text("Đã lưu bản nháp v1")
-    expect(page.locator("#fb-preview-result")).to_contain_text("chưa hợp lệ")
+    page.locator("#fb-preview-check").click()  # the form as edited, nothing saved
+    expect(page.locator("#fb-preview-result")).to_contain_text(
+        "Dữ liệu chưa hợp lệ với biểu mẫu đang soạn")
+    expect(page.locator("#fb-status")).to_contain_text("Có thay đổi chưa lưu")
     full_name = preview.get_by_label("Họ và tên")
     expect(full_name).to_have_attribute("aria-invalid", "true")
     error_id = full_name.get_attribute("id")
@@ -102,7 +103,8 @@ def test_build_preview_publish_and_compare_a_form(page: Page, ui_service: UiServ
     preview.get_by_label("Người nộp").select_option(label="Cá nhân")
     expect(organisation).to_be_hidden()
     page.locator("#fb-preview-check").click()
-    expect(page.locator("#fb-preview-result")).to_contain_text("Dữ liệu hợp lệ với phiên bản v1")
+    expect(page.locator("#fb-preview-result")).to_contain_text(
+        "Dữ liệu hợp lệ với biểu mẫu đang soạn")
 
     # The JSON tab: a syntax error is told by line; a definition the server refuses shows its
     # errors inline with their JSON Pointers; mended JSON reloads the visual editor.
@@ -231,7 +233,8 @@ def test_every_palette_type_saves_and_previews(page: Page, ui_service: UiService
     preview.get_by_role("button", name="Thêm dòng").click()
     expect(preview.locator(".preview-row")).to_have_count(1)
     page.locator("#fb-preview-check").click()
-    expect(page.locator("#fb-preview-result")).to_have_text("Dữ liệu hợp lệ với phiên bản v1.")
+    expect(page.locator("#fb-preview-result")).to_have_text(
+        "Dữ liệu hợp lệ với biểu mẫu đang soạn.")
     screenshot(page, "14-form-preview-all-types")
 
 

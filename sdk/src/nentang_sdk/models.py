@@ -688,7 +688,7 @@ class UserCreated(Model):
 
 class ValidationResult(Model):
     valid: bool
-    version: int
+    version: int | None = Field(description='The version checked against; null for an unsaved definition.')
     errors: list[FieldProblem]
 
 

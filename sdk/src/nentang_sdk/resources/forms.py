@@ -93,10 +93,14 @@ class Forms(Resource[M]):
 
     @op("POST /api/v1/tenants/{tenant}/forms/{key}/validate")
     def validate(self, tenant: str, key: str, /, *, data: Mapping[str, Any],
-                 version: int | None = None) -> Call[ValidationResult]:
-        """Check ``data`` against a version (default: the draft, else the current one) without
+                 version: int | None = None,
+                 definition: Mapping[str, Any] | None = None) -> Call[ValidationResult]:
+        """Check ``data`` against a version (default: the draft, else the current one), or
+        against an unsaved ``definition`` (then ``version`` in the answer is None), without
         storing anything; every problem comes back with its JSON Pointer."""
-        return Call(ValidationResult, tenant, key, json=body(data=dict(data), version=version))
+        return Call(ValidationResult, tenant, key, json=body(
+            data=dict(data), version=version,
+            definition=dict(definition) if definition is not None else None))
 
     @op("POST /api/v1/tenants/{tenant}/forms/{key}/prefill")
     def prefill(self, tenant: str, key: str, /, *, field: str,

@@ -736,14 +736,16 @@ export async function renderBuilder(view, key, initialTab) {
     const check = async () => {
       clearErrors(holder);
       result.replaceChildren();
-      if (editable() && state.dirty && !(await save())) return;
       try {
+        // The definition as edited, saved or not: the server checks it and stores nothing.
         const body = { data: preview.data() };
+        if (editable()) body.definition = toDefinition(state.model);
         const answer = await api.post(unitPath(view.unit, 'forms', key, 'validate'), body);
+        const against = answer.version === null ? '_edited' : '';
         if (answer.valid) {
-          show(result, notice(t('forms.preview_valid', { n: answer.version })));
+          show(result, notice(t(`forms.preview_valid${against}`, { n: answer.version })));
         } else {
-          showProblem(holder, { status: 422, problem: { title: t('forms.preview_invalid', { n: answer.version }) }, errors: answer.errors, message: '' }, result);
+          showProblem(holder, { status: 422, problem: { title: t(`forms.preview_invalid${against}`, { n: answer.version }) }, errors: answer.errors, message: '' }, result);
         }
       } catch (err) {
         if (!(err instanceof ApiError)) throw err;
