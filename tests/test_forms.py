@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from app.forms import validators
 from tests.conftest import Backend
 from tests.platform import Credentials, Platform
 
@@ -326,6 +327,7 @@ async def test_dry_run_against_an_unsaved_definition(client: httpx.AsyncClient,
     stored = (await client.get(versions, headers=admin.headers)).json()
     before = (await count(backend, "form_versions"), await count(backend, "audit_records"))
     url = forms_url(province, "/thi-nang-ngach/validate")
+    cached = set(validators._cache)
     edited = copy.deepcopy(definition)
     edited["schema"]["properties"]["ghi_chu"] = {"type": "string", "maxLength": 3}
     edited["schema"]["required"].append("ghi_chu")
@@ -358,6 +360,8 @@ async def test_dry_run_against_an_unsaved_definition(client: httpx.AsyncClient,
     assert refused.status_code in (403, 404)
     assert (await count(backend, "form_versions"), await count(backend, "audit_records")) == before
     assert (await client.get(versions, headers=admin.headers)).json() == stored
+    # Nor does it take places in the cache of compiled stored versions.
+    assert set(validators._cache) == cached
 
 
 BAD_DEFINITIONS = {

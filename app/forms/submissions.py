@@ -48,9 +48,9 @@ def field_errors(version: FormVersion, data: Any) -> list[definitions.FieldError
 
 def definition_errors(definition: dict[str, Any], data: Any, *,
                       key: str | None = None) -> list[definitions.FieldError]:
-    """:func:`field_errors` for a checked definition, stored or not (``key``: its digest when
-    known)."""
-    form = validators.compiled(definition, key=key)
+    """:func:`field_errors` for a checked definition: a stored version's (``key``, its digest)
+    from the cache of compiled forms, an unsaved one's (no ``key``) compiled for this call."""
+    form = validators.compiled(definition, key=key) if key else validators.uncached(definition)
     return [] if form.is_valid(data) else form.errors(data)
 
 

@@ -436,6 +436,12 @@ _cache: OrderedDict[str, CompiledForm] = OrderedDict()
 _lock = threading.Lock()
 
 
+def uncached(definition: dict[str, Any]) -> CompiledForm:
+    """A :class:`CompiledForm` for a definition that is not stored (the builder's preview): not
+    kept, so editing a form never pushes stored versions' validators out of the cache."""
+    return CompiledForm(definition, "unsaved")
+
+
 def compiled(definition: dict[str, Any], *, key: str | None = None) -> CompiledForm:
     """The :class:`CompiledForm` for a checked definition (see
     :func:`app.forms.definitions.check`), from a cache of the :data:`CACHE_SIZE` most recently
