@@ -518,8 +518,9 @@ export async function renderBuilder(view, key, initialTab) {
             const rule = conditionToRule(other.visible_when);
             if (rule && rule.field === name && rule.value === old) other.visible_when = ruleToCondition({ ...rule, value: next });
           }
+          // The row already shows the new value: no redraw, so typing on into the next
+          // input never lands in a row that is being replaced.
           touched();
-          refocusLater(draw);
         });
         const labelChanged = () => {
           const pair = bilingual(vi.input.value, en.input.value);
