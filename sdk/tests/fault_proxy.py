@@ -92,29 +92,38 @@ class FaultProxy:
                 headers = {k: v for k, v in self.headers.items()
                            if k.lower() not in HOP_BY_HOP}
                 fault = proxy._take(self.command, path)
-                answered: int | None = None
+                recorded = False
+
+                def record(answered: int | None) -> None:
+                    """Before the answer leaves: a client that has its answer finds it seen."""
+                    nonlocal recorded
+                    with proxy._lock:
+                        proxy.seen.append(Seen(self.command, path, headers, time.monotonic(),
+                                               answered))
+                    recorded = True
+
                 try:
                     if fault is not None and fault.drop:
                         self.close_connection = True
+                        record(None)
                         return
                     upstream = None
                     if fault is None or fault.after_forwarding:
                         upstream = proxy._http.request(self.command, self.path,
                                                        headers=headers, content=content)
                     if fault is not None:
-                        answered = fault.status
+                        record(fault.status)
                         self._send(fault.status, fault.headers, b'{"title": "injected"}',
                                    "application/problem+json")
                     elif upstream is not None:
-                        answered = upstream.status_code
+                        record(upstream.status_code)
                         kept = {k: v for k, v in upstream.headers.items()
                                 if k.lower() not in HOP_BY_HOP and k.lower() != "content-type"}
                         self._send(upstream.status_code, kept, upstream.content,
                                    upstream.headers.get("content-type", ""))
                 finally:
-                    with proxy._lock:
-                        proxy.seen.append(Seen(self.command, path, headers, time.monotonic(),
-                                               answered))
+                    if not recorded:
+                        record(None)
 
             def _send(self, status: int, headers: dict[str, str], content: bytes,
                       content_type: str) -> None:
