@@ -242,8 +242,6 @@ async function caseView(view, caseId) {
     await view.refresh();
     if (message) document.getElementById('case-messages')?.append(notice(message));
   };
-  const signatureRows = Array.isArray(signatures) ? signatures : signatures.items || [];
-  const attachmentRows = Array.isArray(attachments) ? attachments : attachments.items || [];
   view.main.append(
     heading(`${definition ? text(definition.title) : kase.form} · ${kase.id.slice(0, 8)}`),
     messages,
@@ -270,7 +268,7 @@ async function caseView(view, caseId) {
             { label: t('inbox.requested'), cell: (s) => when(s.requested_at) },
             { label: t('inbox.evidence'), cell: (s) => (s.status === 'completed' ? button(t('inbox.download_signature'),
               () => download(`${path}/signatures/${s.id}/signature`), { kind: 'link' }) : '') },
-          ], signatureRows, { empty: t('inbox.no_signatures') }))),
+          ], signatures, { empty: t('inbox.no_signatures') }))),
       h('div', {},
         h('section', { class: 'card', 'aria-labelledby': 'case-data' }, h('h2', { id: 'case-data' }, t('inbox.data')),
           kase.masked_fields.length ? h('p', { class: 'muted' }, t('inbox.masked', { fields: kase.masked_fields.join(', ') })) : null,
@@ -280,7 +278,7 @@ async function caseView(view, caseId) {
             { label: t('inbox.file'), cell: (a) => button(a.filename, () => download(unitPath(view.unit, 'submissions', kase.submission_id, 'attachments', a.id)), { kind: 'link' }) },
             { label: t('inbox.field'), cell: (a) => (definition?.ui_schema?.fields?.[a.field]?.label ? text(definition.ui_schema.fields[a.field].label) : a.field) },
             { label: t('inbox.size'), cell: (a) => `${Math.ceil(a.size / 1024)} KB` },
-          ], attachmentRows, { empty: t('inbox.no_attachments') })),
+          ], attachments, { empty: t('inbox.no_attachments') })),
         h('section', { class: 'card', 'aria-labelledby': 'case-history' }, h('h2', { id: 'case-history' }, t('inbox.history')),
           h('ol', { class: 'history', id: 'history' }, history.map((entry) => h('li', { dataset: { kind: entry.kind } },
             when(entry.at), ' · ', h('strong', { dataset: { action: entry.action || '' } }, entry.action ? actionTitle(entry.action) : t(`inbox.kind_${entry.kind}`)),

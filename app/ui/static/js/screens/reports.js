@@ -72,8 +72,7 @@ function fieldsOf(definition) {
 
 export async function render(view) {
   const path = unitPath(view.unit, 'reports');
-  const [forms, saved] = await Promise.all([listAll(unitPath(view.unit, 'forms')), api.get(path).catch(() => [])]);
-  const savedRows = Array.isArray(saved) ? saved : saved.items || [];
+  const [forms, savedRows] = await Promise.all([listAll(unitPath(view.unit, 'forms')), listAll(path)]);
   let definition = null;
   const formPick = field(t('reports.form'), select([['', '—'], ...forms.map((f) => [f.key, f.key])], { name: 'form' }), { pointer: '/form', required: true });
   const status = field(t('reports.status'), select(['submitted', 'draft', 'any'].map((s) => [s, t(`reports.status_${s}`)])), { pointer: '/status' });
