@@ -23,6 +23,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy app
 	$(VENV)/bin/mypy sdk/src sdk/examples
+	$(VENV)/bin/python scripts/check_sharding.py --markdown > /dev/null
 
 # Node packages of the OpenID Connect provider that the tests run (tests/oidc).
 OIDC_MODULES := tests/oidc/node_modules/.package-lock.json
@@ -39,7 +40,15 @@ $(CHROMIUM):
 	apt-get install -y --no-install-recommends chromium fonts-dejavu-core \
 	  || (apt-get update && apt-get install -y --no-install-recommends chromium fonts-dejavu-core)
 
-test: lint $(OIDC_MODULES) $(CHROMIUM)
+# The Helm chart's tests render it with a small Go program on Go's own text/template
+# (tests/helm_render), as Helm does: Debian's Go, installed once, as root, when missing.
+GO ?= /usr/bin/go
+
+$(GO):
+	apt-get install -y --no-install-recommends golang-go \
+	  || (apt-get update && apt-get install -y --no-install-recommends golang-go)
+
+test: lint $(OIDC_MODULES) $(CHROMIUM) $(GO)
 	$(VENV)/bin/pytest
 
 clean:

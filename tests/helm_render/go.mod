@@ -1,0 +1,3 @@
+module nentang/helmrender
+
+go 1.19
