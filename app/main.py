@@ -16,6 +16,7 @@ from app.core import migrations
 from app.core.body_limits import BodyLimitMiddleware
 from app.core.db import Database
 from app.core.health import router as health_router
+from app.core.metrics import MetricsMiddleware, setup_metrics, shutdown_metrics
 from app.core.problems import install_problem_handlers
 from app.core.requests import RequestContextMiddleware
 from app.core.telemetry import setup_tracing
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await asyncio.to_thread(migrations.upgrade, settings)
         yield
         await db.dispose()
+        shutdown_metrics()  # the last export before the process ends
 
     app = FastAPI(
         title="Nentang",
@@ -70,8 +72,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.attachments = storage_from_url(settings.effective_attachment_storage_url)
     app.state.rate_limiter = RateLimiter(settings.client_rate_limit_per_minute)
     app.state.migration_head = migrations.head_revision(settings)
+    app.state.known_revisions = migrations.known_revisions(settings)
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    # Inside the request context, which still holds the tenant when a request ends.
+    app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestContextMiddleware)
     for router in (health_router, oauth_router, federation_router, tenancy_router,
                    client_router, access_router, me_router, idp_router, audit_router,
@@ -81,4 +86,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     ui.install(app)
     app.state.tracer_provider = setup_tracing(app, db.engine)
+    app.state.meter_provider = setup_metrics("api")
     return app

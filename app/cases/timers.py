@@ -15,6 +15,7 @@ platform itself, and records a refusal (say, a guard that does not hold) instead
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cases import service
 from app.cases.models import Case, CaseTimer
+from app.core import metrics
 from app.core.db import Database, on_postgresql, utcnow
 from app.tenancy.models import Tenant
 from app.tenancy.scope import TenantScope, apply_scope
@@ -131,6 +133,7 @@ async def _breach(session: AsyncSession, case: Case, timer: CaseTimer, now: date
         case.updated_at = now
     await service.record_breach(session, case, workflow, timer_kind=timer.kind,
                                 state=timer.state, rules=rules, now=now, changed=changed)
+    await metrics.sla_breach(session, case.tenant_id, rules)
     for rule in rules:
         if rule["type"] != "action":
             continue
@@ -149,10 +152,12 @@ async def _breach(session: AsyncSession, case: Case, timer: CaseTimer, now: date
 
 async def run_once(db: Database, owner: str, *, batch: int = 200,
                    lease: timedelta = timedelta(seconds=60),
-                   clock: Callable[[], datetime] = utcnow) -> Fired:
-    """Fire every timer due now, batch by batch, until none is left."""
+                   clock: Callable[[], datetime] = utcnow,
+                   stop: asyncio.Event | None = None) -> Fired:
+    """Fire every timer due now, batch by batch, until none is left (or ``stop`` is set:
+    then no further batch is claimed)."""
     result = Fired()
-    while True:
+    while stop is None or not stop.is_set():
         now = clock()
         keys = await claim(db, owner, now=now, batch=batch, lease=lease)
         if not keys:
@@ -160,3 +165,4 @@ async def run_once(db: Database, owner: str, *, batch: int = 200,
         result.claimed += len(keys)
         for start in range(0, len(keys), FIRE_BATCH):
             await fire(db, owner, keys[start:start + FIRE_BATCH], now=now, result=result)
+    return result

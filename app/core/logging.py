@@ -1,4 +1,6 @@
-"""Structured (JSON-lines) logging with the request id and tenant on every record."""
+"""Structured (JSON-lines) logging with the request id and tenant on every record, and the
+OpenTelemetry trace and span ids (W3C hex) wherever a span is current: a request's lines carry
+the trace id of its ``traceparent``, or a fresh one, even when no trace is exported."""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 from typing import Any
+
+from opentelemetry import trace
 
 from app.core.requests import current_request_id, current_tenant_code
 
@@ -23,6 +27,10 @@ class JsonFormatter(logging.Formatter):
             "request_id": current_request_id(),
             "tenant": current_tenant_code(),
         }
+        context = trace.get_current_span().get_span_context()
+        if context.is_valid:
+            doc["trace_id"] = trace.format_trace_id(context.trace_id)
+            doc["span_id"] = trace.format_span_id(context.span_id)
         for key, value in record.__dict__.items():
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
                 doc[key] = value

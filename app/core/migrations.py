@@ -28,6 +28,13 @@ def head_revision(settings: Settings) -> str | None:
     return ScriptDirectory.from_config(alembic_config(settings)).get_current_head()
 
 
+def known_revisions(settings: Settings) -> frozenset[str]:
+    """Every revision this release's migrations know, for telling a schema that is behind
+    (a known ancestor of head) from one an upgrade already moved ahead (unknown here)."""
+    script = ScriptDirectory.from_config(alembic_config(settings))
+    return frozenset(rev.revision for rev in script.walk_revisions())
+
+
 def upgrade(settings: Settings, revision: str = "head", url: str | None = None) -> None:
     """Migrate the schema (synchronous: Alembic drives its own event loop in env.py)."""
     command.upgrade(alembic_config(settings, url), revision)

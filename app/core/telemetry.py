@@ -6,6 +6,9 @@ Configured by the standard ``OTEL_*`` variables: ``OTEL_SERVICE_NAME`` and
 reads ``OTEL_EXPORTER_OTLP_*``; ``console`` prints spans). Unset or ``none``: nothing is
 exported, so unless ``OTEL_TRACES_SAMPLER`` says otherwise spans are not recorded either
 (recording them cost about a seventh of a request's CPU for no reader).
+
+Metrics are :mod:`app.core.metrics`; log lines carry the current span's trace and span ids
+(:mod:`app.core.logging`), sampled or not. See docs/observability.md.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ def _configured_processors() -> list[SpanProcessor]:
             processors.append(BatchSpanProcessor(ConsoleSpanExporter()))
         elif name == "otlp":
             try:
-                from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[import-not-found]
+                from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[import-not-found, unused-ignore]
                     OTLPSpanExporter,
                 )
             except ImportError:

@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from app.config import Settings
+from app.core import metrics
 from app.core.db import Database, on_postgresql, utcnow
 from app.core.outbox import OutboxEvent
 from app.deliveries import transports
@@ -211,6 +212,7 @@ class Answer:
     message_id: str = ""
     body_sha256: str = ""
     latency_ms: int = 0
+    transport: str = ""
 
 
 async def record(db: Database, owner: str, results: list[Answer], *,
@@ -250,13 +252,16 @@ async def record(db: Database, owner: str, results: list[Answer], *,
                 delivery.next_attempt_at = now + backoff(delivery.attempts, options,
                                                          attempt.retry_after)
                 result.failed += 1
+            metrics.delivery(delivery.status, answer.transport)
 
 
 async def run_once(db: Database, owner: str, *, options: Options,
                    client: httpx.AsyncClient | None = None, batch: int = 100,
                    lease: timedelta | None = None,
-                   clock: Callable[[], datetime] = utcnow) -> Sent:
-    """Send every delivery due now, batch by batch, until none is left."""
+                   clock: Callable[[], datetime] = utcnow,
+                   stop: asyncio.Event | None = None) -> Sent:
+    """Send every delivery due now, batch by batch, until none is left (or ``stop`` is set:
+    then no further batch is claimed)."""
     result = Sent()
     lease = lease or timedelta(seconds=options.lease_seconds)
     own_client = client is None
@@ -269,10 +274,11 @@ async def run_once(db: Database, owner: str, *, options: Options,
         service = outgoing.transport.service(outgoing.config) if (
             outgoing.transport and not outgoing.missing) else ""
         return Answer(outgoing.delivery_id, attempt, service, outgoing.message.message_id,
-                      hashlib.sha256(outgoing.message.body).hexdigest(), latency)
+                      hashlib.sha256(outgoing.message.body).hexdigest(), latency,
+                      outgoing.transport.name if outgoing.transport else "")
 
     try:
-        while True:
+        while stop is None or not stop.is_set():
             now = clock()
             ids = await claim(db, owner, now=now, batch=batch, lease=lease)
             if not ids:
@@ -285,6 +291,7 @@ async def run_once(db: Database, owner: str, *, options: Options,
     finally:
         if own_client:
             await http.aclose()
+    return result
 
 
 def new_client(options: Options) -> httpx.AsyncClient:

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Path, Request, Response
 from sqlalchemy import select
 
 from app.audit import service as audit
+from app.core import metrics
 from app.core.deps import Session
 from app.core.pagination import decode_cursor, encode_cursor
 from app.core.problems import not_found
@@ -198,6 +199,7 @@ async def call_service(tenant: str, service_code: str, request: Request,
     rows = await service.records(session, unit, found, params,
                                  (after[0], after[1]) if after else None)
     page = rows[:service.PAGE]
+    metrics.gateway_call("inbound", found.name, "ok")
     await audit.record(session, tenant_id=unit.id, actor=f"gateway:{consumer.client}",
                        action="data_service.call", resource_type="data_service",
                        resource_id=service.code_of(found),

@@ -28,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
+from app.core import metrics
 from app.core.db import utcnow
 from app.core.problems import Problem, not_found
 from app.deliveries import targets
@@ -113,9 +114,11 @@ async def call(row: Lookup, value: str, *, allow_private: bool = False) -> Answe
         return Answer(True, cached[1] is not None, cached[1] or {}, "cache")
     if circuit.opened_at is not None:
         if now - circuit.opened_at < settings.get("open_seconds", 30):
+            metrics.gateway_call("outbound", row.name, "circuit-open")
             return Answer(False, source="circuit-open", reason=UNAVAILABLE)
         circuit.opened_at = None  # half-open: this call is the trial
         circuit.failures = settings.get("failures_to_open", 5) - 1
+    started = time.perf_counter()
     try:
         response = await _fetch(settings, value, allow_private)
         if response.status_code not in (200, 404):
@@ -123,11 +126,13 @@ async def call(row: Lookup, value: str, *, allow_private: bool = False) -> Answe
                                         response=response)
         found = _fills(settings, response.json()) if response.status_code == 200 else None
     except (httpx.HTTPError, ValueError, KeyError, TypeError, OSError,
-            targets.ForbiddenTarget):
+            targets.ForbiddenTarget) as exc:
+        metrics.gateway_call("outbound", row.name, metrics.gateway_failure(exc), started)
         circuit.failures += 1
         if circuit.failures >= settings.get("failures_to_open", 5):
             circuit.opened_at = time.monotonic()
         return Answer(False, reason=UNAVAILABLE)
+    metrics.gateway_call("outbound", row.name, "ok", started)
     circuit.failures = 0
     _remember(circuit, value, found, settings.get("cache_seconds", 60))
     return Answer(True, found is not None, found or {})

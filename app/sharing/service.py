@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
 from app.cases.models import Case
+from app.core import metrics
 from app.core.db import utcnow
 from app.core.problems import Problem, not_found
 from app.deliveries.subscriptions import LEVELS, require_personal_data
@@ -171,6 +172,7 @@ async def trust_at(session: AsyncSession, tenant: Tenant) -> GatewayTrust | None
 
 
 def _refused(detail: str) -> Problem:
+    metrics.gateway_call("inbound", None, "refused")
     return Problem(401, "gateway-unauthenticated", "Lời gọi không được xác thực",
                    "Call not authenticated", detail=detail,
                    headers={"WWW-Authenticate": 'Bearer realm="gateway"'})
@@ -211,6 +213,7 @@ def allowed(service: DataService, consumer: Consumer) -> bool:
 
 
 def forbidden(service: DataService) -> Problem:
+    metrics.gateway_call("inbound", service.name, "refused")
     return Problem(403, "consumer-not-allowed", "Bên gọi không được phép",
                    "Consumer not allowed", detail=f"This consumer may not call "
                    f"'{code_of(service)}'.")

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from app.core import metrics
 from app.core.db import utcnow
 from app.signing import cms, jws
 from app.signing.providers import (
@@ -79,6 +80,7 @@ class RemoteSigningProvider:
 
     # ---- the protocol --------------------------------------------------------------------
 
+    @metrics.signing_call("csc")
     async def _call(self, config: Mapping[str, Any], path: str,
                     body: Mapping[str, Any]) -> httpx.Response:
         base = config["base_url"].rstrip("/")

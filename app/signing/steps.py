@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cases import service as cases
 from app.cases.models import Case, CaseHistory
+from app.core import metrics
 from app.core.db import Database, utcnow
 from app.core.problems import Problem, not_found
 from app.forms.models import Attachment, Submission
@@ -161,6 +162,7 @@ async def _begin(session: AsyncSession, prepared: cases.Prepared, *, principal: 
     try:
         started = await setup.provider.start(setup.row.config, request)
     except providers.ProviderUnavailable as exc:
+        metrics.signature("unavailable", setup.row.provider)
         raise _problem(502, "signing-provider-unavailable", f"The signing provider could not "
                        f"start the signature: {exc}. Nothing was changed; try again.",
                        "Nhà cung cấp ký số không phản hồi; chưa có gì thay đổi.") from None
@@ -170,10 +172,12 @@ async def _begin(session: AsyncSession, prepared: cases.Prepared, *, principal: 
         row.request = {**row.request, "provider_state": dict(started.state)}
         session.add(row)
         await session.flush()
+        metrics.signature("pending", setup.row.provider)
         return Begun(None, row)
     verdict = await verification.verify_any(started.signature, content, setup.policy,
                                             moment=now, principal=signer.attributes)
     if not verdict.valid:
+        metrics.signature("invalid", setup.row.provider)
         raise _refused_signature(verdict)
     await _complete(row, started.signature, verdict, now, started.transaction_id,
                     setup=setup, receipt=prepared.workflow.actions[action].receipt)
@@ -193,6 +197,7 @@ async def _complete(row: CaseSignature, cms: bytes, verdict: verification.Verdic
                     receipt: bool) -> None:
     """Record the evidence, and seal the receipt of a step that issues a document."""
     row.status, row.completed_at, row.signature = "completed", now, cms
+    metrics.signature("signed", row.provider)
     row.verification = verdict.as_dict()
     row.chain = [base64.b64encode(c).decode() for c in verdict.chain]
     if transaction_id and not row.transaction_id:
@@ -207,6 +212,7 @@ def _fail(row: CaseSignature, code: str, reason: str, *, status: str = "failed",
           verdict: verification.Verdict | None = None, cms: bytes | None = None) -> None:
     row.status, row.completed_at = status, utcnow()
     row.failure = {"code": code, "reason": reason}
+    metrics.signature_failed(row.provider, status, code)
     if verdict is not None:
         row.verification = verdict.as_dict()
     if cms is not None:
