@@ -85,8 +85,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         _err(str(exc))
         return 1
     # log_config=None: uvicorn's own lines go through the service's JSON log handler.
+    # On SIGTERM uvicorn stops accepting, lets in-flight requests finish for up to
+    # --graceful-timeout seconds, then closes what is left.
     options: dict[str, Any] = {"host": args.host, "port": args.port, "access_log": False,
-                               "log_config": None}
+                               "log_config": None,
+                               "timeout_graceful_shutdown": args.graceful_timeout}
     if args.workers > 1:
         uvicorn.run("app.cli:worker_app", factory=True, workers=args.workers, **options)
     else:
@@ -102,6 +105,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     import socket
 
     from app import worker
+    from app.core.metrics import setup_metrics, shutdown_metrics
     from app.deliveries.worker import Options
 
     if settings.should_auto_migrate:
@@ -112,6 +116,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     options = Options.from_settings(settings)
 
     async def work() -> int:
+        setup_metrics("worker")
         db = Database(settings.effective_database_url, pool_size=2)
         try:
             if args.once:
@@ -122,18 +127,21 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
                 _err(f"Sent {sent.delivered} deliveries ({sent.failed} to retry later, "
                      f"{sent.dead} given up on).")
                 return 1 if fired.errors else 0
-            stop = asyncio.Event()
+            stop = worker.Stop.new()
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(signum, stop.set)
+                loop.add_signal_handler(signum, stop.signal)
             _err(f"Worker {name}: firing due SLA timers and sending deliveries every "
                  f"{args.poll:g} s; stop with Ctrl+C or SIGTERM.")
-            await worker.run_forever(db, name, options=options, poll_seconds=args.poll,
-                                     batch=args.batch, stop=stop)
-            _err(f"Worker {name} stopped.")
+            released = await worker.run_forever(
+                db, name, options=options, poll_seconds=args.poll, batch=args.batch,
+                stop=stop, grace_seconds=args.grace)
+            _err(f"Worker {name} stopped (released {released.timers} timers and "
+                 f"{released.deliveries} deliveries).")
             return 0
         finally:
             await db.dispose()
+            shutdown_metrics()
 
     return asyncio.run(work())
 
@@ -434,6 +442,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1, help="worker processes")
+    serve.add_argument("--graceful-timeout", type=float, default=20.0, metavar="SECONDS",
+                       help="on SIGTERM, how long in-flight requests may take to finish "
+                       "(default 20; keep it below the orchestrator's grace period)")
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser("worker", help="fire SLA timers, escalations and automatic "
@@ -443,6 +454,10 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--poll", type=float, default=5.0, help="seconds between polls")
     worker.add_argument("--batch", type=int, default=200, help="timers claimed at a time")
     worker.add_argument("--name", help="this worker's name in leases (default: host-pid)")
+    worker.add_argument("--grace", type=float, default=20.0, metavar="SECONDS",
+                        help="on SIGTERM, how long the round in progress may take to finish "
+                        "before it is cancelled (default 20); a second signal cancels at once. "
+                        "Unfinished work is released to other workers either way")
     worker.set_defaults(func=cmd_worker)
 
     db = sub.add_parser("db", help="database schema and roles")
