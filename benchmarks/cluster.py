@@ -56,6 +56,7 @@ from app.config import Settings
 from app.core import migrations
 from benchmarks import load
 from benchmarks.balancer import Balancer
+from benchmarks.cases import clone_sql
 from benchmarks.run import (
     HOST,
     OUT_DIR,
@@ -64,9 +65,12 @@ from benchmarks.run import (
     ROOT_NAME,
     Api,
     Database,
+    cpu_used,
     free_port,
     machine,
     nentang_cli,
+    postgres_cpu,
+    process_cpu,
     revision,
 )
 
@@ -130,6 +134,7 @@ class Process:
 
 @dataclass
 class Cluster:
+    db: Database
     settings: Settings
     env: dict[str, str]
     apis: list[Process]
@@ -178,7 +183,7 @@ def cluster(data_dir: Path, *, apis: int = 2, workers: int = 2) -> Iterator[Clus
             proc.start()
         for proc in api_procs:
             wait_ready(proc.url, proc)
-        found = Cluster(settings, env, api_procs, worker_procs)
+        found = Cluster(db, settings, env, api_procs, worker_procs)
         api = Api(api_procs[0].url)
         stack.callback(api.http.close)
         found.tokens["platform"] = api.token(boot["client_id"], boot["client_secret"])
@@ -203,6 +208,23 @@ def _token(http: httpx.Client, made: dict[str, Any]) -> str:
     answer.raise_for_status()
     token: str = answer.json()["access_token"]
     return token
+
+
+def seed_cases(c: Cluster, count: int) -> None:
+    """``count`` more cases (each with its submission) at the commune, cloned in SQL from
+    the first, so the expand step's back-fill has real work to do under the load."""
+    c.db.execute(
+        "CREATE TABLE cluster_seed AS SELECT f.tenant_id, f.id AS case_id, f.submission_id, "  # noqa: S608 (count is an int)
+        "gen_random_uuid() AS new_case, gen_random_uuid() AS new_submission FROM (SELECT "
+        "tenant_id, id, submission_id FROM cases ORDER BY created_at LIMIT 1) f, "
+        f"generate_series(1, {count:d})",
+        clone_sql("submissions", {"id": "s.new_submission"},
+                  "FROM submissions t JOIN cluster_seed s ON t.tenant_id = s.tenant_id "
+                  "AND t.id = s.submission_id"),
+        clone_sql("cases", {"id": "s.new_case", "submission_id": "s.new_submission"},
+                  "FROM cases t JOIN cluster_seed s ON t.tenant_id = s.tenant_id "
+                  "AND t.id = s.case_id"),
+        "DROP TABLE cluster_seed", "ANALYZE cases", "ANALYZE submissions")
 
 
 # --- phase 2: publication is live on every replica ---------------------------------------------
@@ -354,12 +376,16 @@ def _snapshot(balancer: Balancer) -> dict[str, int]:
 # --- phase 3: rolling restart -------------------------------------------------------------------
 
 def rolling_restart(c: Cluster, balancer: Balancer, loop: asyncio.AbstractEventLoop,
-                    drain_seconds: float) -> dict[str, Any]:
-    """Each API: out of rotation, SIGTERM, start again, back when ready; then each worker."""
+                    drain_seconds: float, *, workers: bool = True) -> dict[str, Any]:
+    """Each API: out of rotation, SIGTERM, start again, back when ready; then each worker.
+    With ``drain_seconds`` 0 the API gets SIGTERM while still in rotation (no preStop
+    pause): only the balancer's retry of refused connections stands between it and the
+    load."""
     steps: list[dict[str, Any]] = []
     for api in c.apis:
-        balancer.drain(api.name)
-        time.sleep(drain_seconds)  # the chart's preStop pause
+        if drain_seconds:
+            balancer.drain(api.name)
+            time.sleep(drain_seconds)  # the chart's preStop pause
         stopped_in = api.terminate()
         balancer.replaced(api.name)
         api.start()
@@ -367,7 +393,7 @@ def rolling_restart(c: Cluster, balancer: Balancer, loop: asyncio.AbstractEventL
         balancer.restore(api.name)
         steps.append({"process": api.name, "stopped_in_s": round(stopped_in, 2)})
         time.sleep(1.0)
-    for worker in c.workers:
+    for worker in c.workers if workers else []:
         stopped_in = worker.terminate()
         worker.start()
         steps.append({"process": worker.name, "stopped_in_s": round(stopped_in, 2)})
@@ -382,7 +408,7 @@ def expand_contract(c: Cluster) -> dict[str, Any]:
     config.set_main_option("path_separator", "os")
     config.set_main_option("version_locations", os.pathsep.join(
         [str(migrations.MIGRATIONS_DIR / "versions"), str(EXPAND_CONTRACT)]))
-    timings = {}
+    timings: dict[str, Any] = {"cases": c.db.fetch("SELECT count(*) FROM cases")[0][0]}
     for step in ("e1_expand", "c1_contract"):
         started = time.monotonic()
         command.upgrade(config, step)
@@ -410,6 +436,22 @@ async def throughput(targets: list[load.Target], connections: int, seconds: floa
     return sum(r.rps for r in results)
 
 
+def measured_throughput(c: Cluster, targets: list[load.Target], connections: int,
+                        seconds: float) -> dict[str, float]:
+    """Throughput, and the cores the API processes, PostgreSQL and this process (the load
+    generator) kept busy meanwhile: what tells where the ceiling is."""
+    pids = [api.proc.pid for api in c.apis if api.proc is not None]
+    api_before = [process_cpu(pid) or 0.0 for pid in pids]
+    pg_before, own_before, started = postgres_cpu(), time.process_time(), time.monotonic()
+    rps = asyncio.run(throughput(targets, connections, seconds))
+    wall = time.monotonic() - started
+    api_used = sum((process_cpu(pid) or 0.0) - before for pid, before in zip(pids, api_before,
+                                                                            strict=True))
+    return {"rps": rps, "api_cores": api_used / wall,
+            "postgres_cores": (cpu_used(pg_before, postgres_cpu()) or 0.0) / wall,
+            "load_cores": (time.process_time() - own_before) / wall}
+
+
 def scaling(c: Cluster, rounds: int, seconds: float, connections: int) -> dict[str, Any]:
     with httpx.Client(base_url=c.apis[0].url, timeout=30, trust_env=False) as http:
         made = http.post(f"/api/v1/tenants/{c.commune}/submissions",
@@ -419,25 +461,30 @@ def scaling(c: Cluster, rounds: int, seconds: float, connections: int) -> dict[s
     one = [case_read(c, c.apis[0], case_id)]
     two = [case_read(c, api, case_id) for api in c.apis]
     asyncio.run(throughput(two, connections, 2.0))  # warm both
-    rows = []
+    rows: list[dict[str, Any]] = []
     for n in range(rounds):
         order = [("1 API", one), ("2 APIs", two)]
         if n % 2:
             order.reverse()
-        measured = {label: asyncio.run(throughput(targets, connections, seconds))
+        measured = {label: measured_throughput(c, targets, connections, seconds)
                     for label, targets in order}
-        rows.append({**measured, "ratio": measured["2 APIs"] / measured["1 API"]})
-        log(f"scaling round {n + 1}/{rounds}: 1 API {measured['1 API']:.0f} rps, "
-            f"2 APIs {measured['2 APIs']:.0f} rps, ratio {rows[-1]['ratio']:.2f}")
-    return {"rounds": rows, "connections": connections, "seconds": seconds,
-            "median_1_api_rps": statistics.median(r["1 API"] for r in rows),
-            "median_2_apis_rps": statistics.median(r["2 APIs"] for r in rows),
-            "median_ratio": statistics.median(r["ratio"] for r in rows)}
+        rows.append({**measured, "ratio": measured["2 APIs"]["rps"] / measured["1 API"]["rps"]})
+        log(f"scaling round {n + 1}/{rounds}: " + ", ".join(
+            f"{label} {m['rps']:.0f} rps (cores: API {m['api_cores']:.2f}, PostgreSQL "
+            f"{m['postgres_cores']:.2f}, load {m['load_cores']:.2f})"
+            for label, m in measured.items()) + f", ratio {rows[-1]['ratio']:.2f}")
+    summary: dict[str, Any] = {"rounds": rows, "connections": connections, "seconds": seconds,
+                               "median_ratio": statistics.median(r["ratio"] for r in rows)}
+    for label in ("1 API", "2 APIs"):
+        summary[label] = {key: statistics.median(r[label][key] for r in rows)
+                          for key in ("rps", "api_cores", "postgres_cores", "load_cores")}
+    return summary
 
 
 # --- the run ------------------------------------------------------------------------------------
 
-async def _proof(c: Cluster, drain_seconds: float, settle: float) -> dict[str, Any]:
+async def _proof(c: Cluster, drain_seconds: float, settle: float, seed: int,
+                 without_drain: bool) -> dict[str, Any]:
     balancer = Balancer({api.name: (HOST, api.port or 0) for api in c.apis})
     port = await balancer.start()
     base = f"http://{HOST}:{port}"
@@ -451,6 +498,18 @@ async def _proof(c: Cluster, drain_seconds: float, settle: float) -> dict[str, A
             settle)
         report["rolling_restart"] = {**steps, **_tally_report(tally, balancer, before)}
         log(f"  {tally.total} requests, {tally.failed} failed")
+        if without_drain:
+            log("rolling restart of both APIs with no preStop pause, under load ...")
+            before = _snapshot(balancer)
+            tally, steps = await under_load(
+                c, balancer, base,
+                lambda: rolling_restart(c, balancer, loop, 0.0, workers=False), settle)
+            report["restart_without_drain"] = {**steps,
+                                               **_tally_report(tally, balancer, before)}
+            log(f"  {tally.total} requests, {tally.failed} failed, "
+                f"{report['restart_without_drain']['connect_retries']} connect retries")
+        log(f"seeding {seed:,} cases for the back-fill ...")
+        await asyncio.to_thread(seed_cases, c, seed)
         log("expand/contract migration under load ...")
         before = _snapshot(balancer)
         tally, steps = await under_load(c, balancer, base, lambda: expand_contract(c), settle)
@@ -463,13 +522,13 @@ async def _proof(c: Cluster, drain_seconds: float, settle: float) -> dict[str, A
 
 
 def prove(data_dir: Path, *, drain_seconds: float = 1.0, settle: float = 2.0,
-          scaling_rounds: int = 0, scaling_seconds: float = 8.0,
-          connections: int = 16) -> dict[str, Any]:
+          seed: int = 50_000, without_drain: bool = False, scaling_rounds: int = 0,
+          scaling_seconds: float = 8.0, connections: int = 16) -> dict[str, Any]:
     """Phases 1–4 (and 5 when ``scaling_rounds``); returns the figures."""
     with cluster(data_dir) as c:
         log("publishing through one API, using through the other ...")
         report: dict[str, Any] = {"publication": publication(c)}
-        report.update(asyncio.run(_proof(c, drain_seconds, settle)))
+        report.update(asyncio.run(_proof(c, drain_seconds, settle, seed, without_drain)))
         if scaling_rounds:
             log("horizontal scaling: 1 API against 2 ...")
             report["scaling"] = scaling(c, scaling_rounds, scaling_seconds, connections)
@@ -483,11 +542,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=8.0, help="seconds per measurement")
     parser.add_argument("--connections", type=int, default=16,
                         help="load connections for the scaling figure (default 16)")
+    parser.add_argument("--seed", type=int, default=50_000,
+                        help="cases added before the expand step back-fills them (50,000)")
     parser.add_argument("--skip-scaling", action="store_true")
     args = parser.parse_args(argv)
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="nentang-cluster-") as tmp:
-        report = prove(Path(tmp), scaling_rounds=0 if args.skip_scaling else args.rounds,
+        report = prove(Path(tmp), seed=args.seed, without_drain=True,
+                       scaling_rounds=0 if args.skip_scaling else args.rounds,
                        scaling_seconds=args.seconds, connections=args.connections)
     report.update({"revision": revision(), "machine": machine()})
     out = OUT_DIR / f"cluster-{time.strftime('%Y%m%d-%H%M%S')}.json"
@@ -501,7 +563,9 @@ def print_report(report: dict[str, Any], out: Path) -> None:
     print(f"Raw figures: {out.relative_to(REPO)}\n")
     print("| phase | requests | failed | connect retries | p50 ms | max ms |")
     print("| --- | --- | --- | --- | --- | --- |")
-    for phase in ("rolling_restart", "expand_contract"):
+    for phase in ("rolling_restart", "restart_without_drain", "expand_contract"):
+        if phase not in report:
+            continue
         row = report[phase]
         print(f"| {phase.replace('_', ' ')} | {row['requests']} | {row['failed']} | "
               f"{row['connect_retries']} | {row['p50_ms']} | {row['max_ms']} |")
@@ -509,8 +573,14 @@ def print_report(report: dict[str, Any], out: Path) -> None:
     if "scaling" in report:
         s = report["scaling"]
         print(f"\nScaling ({s['connections']} connections, {s['seconds']:g} s x "
-              f"{len(s['rounds'])} rounds): 1 API {s['median_1_api_rps']:.0f} rps, 2 APIs "
-              f"{s['median_2_apis_rps']:.0f} rps, median ratio {s['median_ratio']:.2f}")
+              f"{len(s['rounds'])} rounds; medians):\n")
+        print("| processes | rps | API cores | PostgreSQL cores | load generator cores |")
+        print("| --- | --- | --- | --- | --- |")
+        for label in ("1 API", "2 APIs"):
+            m = s[label]
+            print(f"| {label} | {m['rps']:.0f} | {m['api_cores']:.2f} | "
+                  f"{m['postgres_cores']:.2f} | {m['load_cores']:.2f} |")
+        print(f"\nMedian of the per-round ratios, 2 APIs / 1 API: {s['median_ratio']:.2f}")
 
 
 if __name__ == "__main__":

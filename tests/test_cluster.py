@@ -13,7 +13,7 @@ from benchmarks import cluster
 
 
 def test_rolling_restart_and_expand_contract_under_load_fail_nothing(tmp_path: Path) -> None:
-    report = cluster.prove(tmp_path, drain_seconds=0.5, settle=1.5)
+    report = cluster.prove(tmp_path, drain_seconds=0.5, settle=1.5, seed=5_000)
 
     assert report["publication"] == {
         "form_published_on_api_1": True, "workflow_published_on_api_1": True,
@@ -28,7 +28,8 @@ def test_rolling_restart_and_expand_contract_under_load_fail_nothing(tmp_path: P
     assert restart["by_op"]["submit"] > 0 and restart["by_op"]["case"] > 0
 
     migration = report["expand_contract"]
-    assert list(migration["steps_s"]) == ["e1_expand", "c1_contract"]
+    assert list(migration["steps_s"]) == ["cases", "e1_expand", "c1_contract"]
+    assert migration["steps_s"]["cases"] > 5_000
     assert migration["failures"] == {} and migration["failed"] == 0
     assert [r["status"] for r in migration["readiness_after"]] == ["ready", "ready"]
     assert all(r["checks"]["schema"].startswith("ahead at c1_contract")

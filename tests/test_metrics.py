@@ -24,12 +24,14 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from app.cases import timers
 from app.core import metrics
 from app.core.db import utcnow
+from app.core.telemetry import service_resource
 from app.deliveries import worker as deliveries
 from tests.csc_simulator import CALLBACK_SECRET, CLIENT_ID, CLIENT_SECRET, CscSimulator
 from tests.pki import Pki
 from tests.platform import Platform
-from tests.test_cases import Office, office, read, submit
+from tests.test_cases import office, read, submit
 from tests.test_deliveries import OPTIONS, hooked, received_case, secret_for
+from tests.test_prefill import prefill
 from tests.test_signing import awaiting_signature, configure, pki, seal, sign_step
 from tests.webhook_receiver import Receiver
 
@@ -254,15 +256,6 @@ async def test_signature_outcomes_and_remote_signing_calls(
 # ---- the data-sharing gateway --------------------------------------------------------------------
 
 
-async def _prefill(client: httpx.AsyncClient, where: Office, value: str) -> dict[str, Any]:
-    answer = await client.post(f"/api/v1/tenants/{where.commune}/forms/ho-kinh-doanh/prefill",
-                               headers=where.portal.headers,
-                               json={"field": "chu_ho_so_dinh_danh", "value": value})
-    assert answer.status_code == 200, answer.text
-    body: dict[str, Any] = answer.json()
-    return body
-
-
 async def test_gateway_call_outcomes_both_ways(
         client: httpx.AsyncClient, platform: Platform, reader: InMemoryMetricReader) -> None:
     from tests.gateway_simulator import CLIENT, GatewaySimulator
@@ -276,12 +269,12 @@ async def test_gateway_call_outcomes_both_ways(
             "fills": {"chu_ho_ho_ten": "/ho_ten"}, "cache_seconds": 0}}
         assert (await client.put(lookups, headers=where.admin.headers,
                                  json=body)).status_code == 200
-        assert (await _prefill(client, where, "001099012345"))["available"] is True
+        assert (await prefill(client, where, "001099012345"))["available"] is True
         stranger = (*CLIENT[:3], "KHAC")  # a subsystem the service does not allow
         body["settings"]["xroad"] = xroad(gw, client=stranger)
         assert (await client.put(lookups, headers=where.admin.headers,
                                  json=body)).status_code == 200
-        assert (await _prefill(client, where, "001099012345"))["available"] is False
+        assert (await prefill(client, where, "001099012345"))["available"] is False
 
     calls = points(reader, "nentang.gateway.calls")
     assert total(calls, direction="outbound", service="dan-cu-xroad", outcome="ok") == 1
@@ -397,6 +390,15 @@ def test_the_resource_names_the_component() -> None:
         assert total(points(found, "nentang.deliveries"), outcome="dead") == 1
     finally:
         metrics.shutdown_metrics()
+
+
+def test_the_operator_names_the_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "nentang-hanoi")
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=staging")
+    resource = service_resource(**{"nentang.component": "api"})
+    assert (resource.attributes["service.name"], resource.attributes["nentang.component"],
+            resource.attributes["deployment.environment"]) == (
+        "nentang-hanoi", "api", "staging")
 
 
 def test_the_province_level_path() -> None:

@@ -45,11 +45,11 @@ from opentelemetry.sdk.metrics.export import (
     MetricReader,
     PeriodicExportingMetricReader,
 )
-from opentelemetry.sdk.resources import Resource
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import __version__
 from app.core.requests import current_tenant_code
+from app.core.telemetry import service_resource
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -205,7 +205,7 @@ def setup_metrics(component: str, *,
         return None
     provider = MeterProvider(
         metric_readers=chosen,
-        resource=Resource.create({"service.name": "nentang", "nentang.component": component}))
+        resource=service_resource(**{"nentang.component": component}))
     _state.provider = provider
     _state.instruments = Instruments.create(provider.get_meter("nentang", __version__))
     _tree.listen()

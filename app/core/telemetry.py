@@ -50,9 +50,18 @@ def _configured_processors() -> list[SpanProcessor]:
     return processors
 
 
+def service_resource(**attributes: str) -> Resource:
+    """The process's resource: ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES`` when
+    set (attributes passed to ``Resource.create`` would override them), else ``nentang``."""
+    resource = Resource.create(attributes)
+    if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({"service.name": "nentang"}))
+    return resource
+
+
 def setup_tracing(app: FastAPI, engine: AsyncEngine) -> TracerProvider:
     processors = _configured_processors()
-    resource = Resource.create({"service.name": "nentang"})
+    resource = service_resource()
     if processors or os.environ.get("OTEL_TRACES_SAMPLER"):
         provider = TracerProvider(resource=resource)
     else:
