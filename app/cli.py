@@ -316,22 +316,30 @@ def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
     path = settings.effective_signing_key_file
     _err(f"Rotating the token signing keys in {path} ...")
     try:
-        rotation = rotate_keys(path, settings.access_token_ttl_seconds)
+        rotation = rotate_keys(path, settings.access_token_ttl_seconds,
+                               activate_in=args.activate_in)
     except SigningKeyError as exc:
         _err(str(exc))
         return 1
     if rotation.upgraded:
         _err("  The file held a single PEM key; it is now a key set (JSON).")
-    _err(f"  New active key {rotation.new.kid}: new tokens are signed with it.")
+    if rotation.new.sign_from is None:
+        _err(f"  New active key {rotation.new.kid}: new tokens are signed with it.")
+        handover = "now"
+    else:
+        handover = format_time(rotation.new.sign_from)
+        _err(f"  New key {rotation.new.kid} is published and verifies now; it signs new "
+             f"tokens from {handover} (in {args.activate_in:g} s), once every replica has "
+             "the new file.")
     for key in rotation.retiring:
         assert key.retire_after is not None
-        _err(f"  Previous key {key.kid} signs no more tokens and still verifies until "
+        _err(f"  Previous key {key.kid} signs until {handover}, then still verifies until "
              f"{format_time(key.retire_after)} (token lifetime "
              f"{settings.access_token_ttl_seconds} s + {RETIRE_MARGIN_SECONDS} s).")
     for key in rotation.pruned:
         _err(f"  Removed retired key {key.kid}.")
     _err(f"Done. Running services pick up the new key within {RELOAD_INTERVAL_SECONDS:g} s.")
-    print(json.dumps({"kid": rotation.new.kid,
+    print(json.dumps({"kid": rotation.new.kid, "signs_from": handover,
                       "retiring": [key.kid for key in rotation.retiring],
                       "pruned": [key.kid for key in rotation.pruned]}))
     return 0
@@ -355,7 +363,8 @@ def cmd_keys_list(args: argparse.Namespace, settings: Settings) -> int:
     width = max(len(key.kid) for key in keys.keys)
     print(f"{'KID':<{width}}  {'CREATED':<25}  STATUS")
     for key in keys.keys:
-        print(f"{key.kid:<{width}}  {format_time(key.created_at):<25}  {key.status(now)}")
+        print(f"{key.kid:<{width}}  {format_time(key.created_at):<25}  "
+              f"{keys.status(key, now)}")
     kind = ("a single PEM key (made a key set at the next rotation)" if keys.legacy_pem
             else "a key set")
     _err(f"{len(keys.keys)} key(s) in {path}, {kind}.")
@@ -512,6 +521,12 @@ def build_parser() -> argparse.ArgumentParser:
     rotate = keys_sub.add_parser(
         "rotate", help="make a new signing key; the previous one verifies until its tokens "
         "expire, then goes")
+    rotate.add_argument(
+        "--activate-in", type=float, default=10.0, metavar="SECONDS",
+        help="publish the new key now and sign with it only after this many seconds, so "
+        "every replica holds it first (default 10: replicas sharing the file re-read it "
+        "within 5 s; with a Kubernetes Secret use 180, the kubelet's sync takes a minute "
+        "or two); 0 signs with it at once")
     rotate.set_defaults(func=cmd_keys_rotate)
     keys_list = keys_sub.add_parser("list", help="list the signing keys and their status")
     keys_list.set_defaults(func=cmd_keys_list)

@@ -248,6 +248,39 @@ def test_rotation_keeps_retiring_keys_until_their_time(key_file: Path, clock: Cl
     assert status[second] == f"retiring until {format_time(clock() + TTL + 60)}"
 
 
+def test_a_staged_rotation_publishes_first_and_signs_later(key_file: Path,
+                                                         clock: Clock) -> None:
+    """A replica whose copy of the file is not updated yet (a Kubernetes Secret reaches pods
+    a minute or two late) still verifies every token issued during the hand-over."""
+    tokens = service(key_file, clock)
+    old = tokens.kid
+    stale_copy = key_file.with_name("stale.json")
+    stale_copy.write_bytes(key_file.read_bytes())
+    stale_copy.chmod(0o600)
+    stale = service(stale_copy, clock)
+
+    rotation = tokens.rotate(activate_in=180)
+    assert rotation.new.sign_from == clock() + 180
+    assert rotation.retiring[0].retire_after == clock() + 180 + TTL + RETIRE_MARGIN_SECONDS
+    assert sorted(published_kids(tokens)) == sorted([old, rotation.new.kid])
+    during = tokens.issue("someone", {})
+    assert kid_of(during) == old, "the new key does not sign before its time"
+    assert stale.verify(during)["sub"] == "someone"
+    assert tokens.verify(signed_by(rotation.new.key, rotation.new.kid, clock))
+
+    clock.advance(90)  # the Secret reaches the stale replica's pod
+    stale_copy.write_bytes(key_file.read_bytes())
+    clock.advance(90)
+    after = tokens.issue("someone", {})
+    assert kid_of(after) == rotation.new.kid
+    assert stale.verify(after)["sub"] == "someone"
+    assert stale.kid == rotation.new.kid, "the other replica switches at the same moment"
+    assert stale.verify(during)["sub"] == "someone", "the old key verifies a lifetime more"
+    clock.advance(TTL + RETIRE_MARGIN_SECONDS)
+    assert "retired" in refused(tokens, during)
+    assert read_keys(key_file).find(rotation.new.kid).sign_from == rotation.new.sign_from
+
+
 # --- replicas sharing the file ----------------------------------------------------------------
 
 
@@ -365,14 +398,14 @@ def test_cli_rotates_and_lists_keys(embedded: dict[str, str]) -> None:
     assert listed(before)[legacy.thumbprint()][1] == "active"
     assert "single PEM key" in before.stderr
 
-    rotated = nentang(embedded, "keys", "rotate")
+    rotated = nentang(embedded, "keys", "rotate", "--activate-in", "0")
     assert rotated.returncode == 0, rotated.stderr
     report = json.loads(rotated.stdout)
     assert report["retiring"] == [legacy.thumbprint()] and report["pruned"] == []
     assert "Rotating the token signing keys" in rotated.stderr
     assert "single PEM key; it is now a key set" in rotated.stderr
     assert f"New active key {report['kid']}" in rotated.stderr
-    assert f"Previous key {legacy.thumbprint()} signs no more tokens" in rotated.stderr
+    assert f"Previous key {legacy.thumbprint()} signs until now" in rotated.stderr
     assert mode(path) == 0o600
     assert sorted(p.name for p in path.parent.iterdir()) == [
         "signing-key.pem", "signing-key.pem.lock"], "no temporary file left behind"
@@ -390,6 +423,22 @@ def test_cli_rotates_and_lists_keys(embedded: dict[str, str]) -> None:
     tokens = TokenService(path, ISSUER, TTL)
     assert tokens.kid == report["kid"]
     assert sorted(published_kids(tokens)) == sorted([report["kid"], legacy.thumbprint()])
+
+
+def test_cli_stages_a_rotation_so_every_replica_holds_the_key_before_it_signs(
+        embedded: dict[str, str]) -> None:
+    path = cli_key_file(embedded)
+    old = load_or_create_keys(path).active.kid
+    rotated = nentang(embedded, "keys", "rotate", "--activate-in", "180")
+    assert rotated.returncode == 0, rotated.stderr
+    report = json.loads(rotated.stdout)
+    assert f"New key {report['kid']} is published and verifies now" in rotated.stderr
+    assert f"signs new tokens from {report['signs_from']} (in 180 s)" in rotated.stderr
+    listing = listed(nentang(embedded, "keys", "list"))
+    assert listing[report["kid"]][1] == f"published; signs from {report['signs_from']}"
+    assert listing[old][1].startswith("active until the next key signs, then retiring until")
+    tokens = TokenService(path, ISSUER, TTL)
+    assert tokens.kid == old and sorted(published_kids(tokens)) == sorted([old, report["kid"]])
 
 
 def test_cli_refuses_a_corrupt_key_file(embedded: dict[str, str]) -> None:

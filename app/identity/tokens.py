@@ -17,9 +17,11 @@ The key file
                "created_at": "2025-06-01T08:00:00+00:00",
                "retire_after": null}, …]}
 
-A key whose ``retire_after`` is null is *active*; the newest active key signs new tokens.
-A key with a ``retire_after`` time signs nothing more but still verifies (and stays in the
-JWKS) until that time; after it, its tokens are refused and the next rotation deletes it.
+A key whose ``retire_after`` is null is *active*. The key that signs new tokens is the newest
+one that may sign *now*: a key with a ``sign_from`` time (staged by a rotation) is published
+in the JWKS and verifies at once, but signs only from that time; until then the key before it
+keeps signing. A key with a ``retire_after`` time verifies (and stays in the JWKS) until that
+time; after it, its tokens are refused and the next rotation deletes it.
 
 A file holding one PEM private key (what earlier versions wrote) still loads as a set of one
 active key, with the same kid (its thumbprint) and the file's mtime as ``created_at``; the
@@ -27,8 +29,13 @@ first rotation rewrites it as a key set. A missing file is created on first star
 (``O_EXCL``), so processes that start together all end up with the winner's key.
 
 Rotation (``nentang keys rotate``, :func:`rotate_keys`) adds a new active key, gives each
-previously active key ``retire_after = now + access-token TTL + 60 s`` (its last tokens expire
-before it leaves) and drops keys already past their ``retire_after``. It runs under an
+previously active key ``retire_after = hand-over + access-token TTL + 60 s`` (its last tokens
+expire before it leaves) and drops keys already past their ``retire_after``. The hand-over is
+``activate_in`` seconds after the rotation (``sign_from`` on the new key): long enough for
+every replica to hold the new file before any token signed with the new key reaches it. A
+replica sharing the file re-reads it within seconds, but a Kubernetes Secret reaches running
+pods only after the kubelet's sync (a minute or two), and a pod with the old file would refuse
+the new key's tokens. It runs under an
 advisory lock on ``<key file>.lock`` and replaces the file atomically (temporary file, then
 ``os.replace``), so a reader sees the old set or the new one, never a mix.
 
@@ -75,7 +82,7 @@ RETIRE_MARGIN_SECONDS = 60
 """Kept after the access-token TTL before a replaced key leaves: clock skew, slow requests."""
 RELOAD_INTERVAL_SECONDS = 5.0
 """How often a service looks for a changed key file, or re-reads it for an unknown kid."""
-_METADATA = ("created_at", "retire_after")
+_METADATA = ("created_at", "retire_after", "sign_from")
 
 Clock = Callable[[], float]
 
@@ -110,11 +117,13 @@ class SigningKey:
     kid: str
     created_at: float
     retire_after: float | None = None
+    sign_from: float | None = None
+    """Published and verifying at once, but signing only from this time (a staged rotation)."""
 
     @classmethod
-    def generate(cls, now: float) -> SigningKey:
+    def generate(cls, now: float, sign_from: float | None = None) -> SigningKey:
         key = RSAKey.generate_key(2048, private=True)
-        return cls(key, key.thumbprint(), now)
+        return cls(key, key.thumbprint(), now, sign_from=sign_from)
 
     @property
     def active(self) -> bool:
@@ -124,7 +133,12 @@ class SigningKey:
         """True while the key may verify tokens (and is published)."""
         return self.retire_after is None or now < self.retire_after
 
+    def may_sign(self, now: float) -> bool:
+        return self.usable(now) and (self.sign_from is None or self.sign_from <= now)
+
     def status(self, now: float) -> str:
+        if self.sign_from is not None and now < self.sign_from:
+            return f"published; signs from {format_time(self.sign_from)}"
         if self.retire_after is None:
             return "active"
         if now < self.retire_after:
@@ -137,10 +151,11 @@ class SigningKey:
 
     def private_jwk(self) -> dict[str, Any]:
         private = self.key.as_dict(private=True)
+        staged = {} if self.sign_from is None else {"sign_from": format_time(self.sign_from)}
         return {**private, "kid": self.kid, "use": "sig", "alg": ALGORITHM,
                 "created_at": format_time(self.created_at),
                 "retire_after": (None if self.retire_after is None
-                                 else format_time(self.retire_after))}
+                                 else format_time(self.retire_after)), **staged}
 
     @classmethod
     def from_private_jwk(cls, entry: object, known: KeySet | None = None) -> SigningKey:
@@ -153,6 +168,7 @@ class SigningKey:
             raise ValueError("a key has no kid")
         created_at = _parse_time(entry.get("created_at"), f"created_at of key {kid}")
         retire_after = entry.get("retire_after")
+        sign_from = entry.get("sign_from")
         jwk = {name: value for name, value in entry.items() if name not in _METADATA}
         same = known.find(kid) if known is not None else None
         if same is not None and all(same.key.as_dict(private=True).get(member) == jwk.get(member)
@@ -164,7 +180,9 @@ class SigningKey:
             raise ValueError(f"key {kid} has no private part")
         return cls(key, kid, created_at,
                    None if retire_after is None
-                   else _parse_time(retire_after, f"retire_after of key {kid}"))
+                   else _parse_time(retire_after, f"retire_after of key {kid}"),
+                   None if sign_from is None
+                   else _parse_time(sign_from, f"sign_from of key {kid}"))
 
 
 class KeySet:
@@ -184,6 +202,18 @@ class KeySet:
         if not active:
             raise ValueError("no key is active (every key has a retire_after time)")
         self.active = active[0]
+        """The newest active key (with a staged rotation, not yet the signer)."""
+
+    def signer(self, now: float) -> SigningKey:
+        """The key that signs new tokens at ``now``: the newest that may sign."""
+        return next((k for k in self.keys if k.may_sign(now)), self.active)
+
+    def status(self, key: SigningKey, now: float) -> str:
+        """``key``'s status in this set at ``now``, for operators."""
+        if key is self.signer(now) and key.retire_after is not None:
+            return (f"active until the next key signs, then retiring until "
+                    f"{format_time(key.retire_after)}")
+        return key.status(now)
 
     def find(self, kid: str) -> SigningKey | None:
         return self._by_kid.get(kid)
@@ -357,8 +387,11 @@ class Rotation:
     """The file held a single PEM key and is now a key set."""
 
 
-def rotate_keys(path: Path, ttl_seconds: int, *, now: Clock = time.time) -> Rotation:
-    """Add a new active key to the file, retire the previous one, prune retired keys.
+def rotate_keys(path: Path, ttl_seconds: int, *, now: Clock = time.time,
+                activate_in: float = 0.0) -> Rotation:
+    """Add a new active key to the file, retire the previous one, prune retired keys. With
+    ``activate_in`` seconds, the new key is published at once and signs only from then; the
+    previous one signs until then and retires a token lifetime (and a margin) later.
 
     Raises SigningKeyError (with a message for an operator) if the file is absent, unreadable,
     corrupt or cannot be written.
@@ -372,8 +405,10 @@ def rotate_keys(path: Path, ttl_seconds: int, *, now: Clock = time.time) -> Rota
             except FileNotFoundError:
                 raise SigningKeyError(missing_key_file(path)) from None
             at = now()
-            retire_after = float(math.ceil(at)) + ttl_seconds + RETIRE_MARGIN_SECONDS
-            new = SigningKey.generate(at)
+            sign_from = float(math.ceil(at + activate_in)) if activate_in > 0 else None
+            retire_after = (sign_from or float(math.ceil(at))) + ttl_seconds \
+                + RETIRE_MARGIN_SECONDS
+            new = SigningKey.generate(at, sign_from)
             kept: list[SigningKey] = []
             retiring: list[SigningKey] = []
             pruned: list[SigningKey] = []
@@ -437,12 +472,12 @@ class TokenService:
 
     @property
     def key(self) -> RSAKey:
-        """The active key, which signs new tokens."""
-        return self._keys.active.key
+        """The key that signs new tokens now."""
+        return self._keys.signer(self._now()).key
 
     @property
     def kid(self) -> str:
-        return self._keys.active.kid
+        return self._keys.signer(self._now()).kid
 
     def jwks(self) -> dict[str, Any]:
         """Public parts of every key that may still verify tokens."""
@@ -452,7 +487,7 @@ class TokenService:
 
     def issue(self, subject: str, claims: dict[str, Any]) -> str:
         self._reload_if_changed()
-        signer = self._keys.active
+        signer = self._keys.signer(self._now())
         now = int(self._now())
         payload = {
             "iss": self.issuer,
@@ -504,9 +539,9 @@ class TokenService:
         self._keys, self._file_id = keys, file_id
         return True
 
-    def rotate(self) -> Rotation:
+    def rotate(self, activate_in: float = 0.0) -> Rotation:
         """Rotate the keys in the file (see :func:`rotate_keys`) and use the new set at once."""
-        rotation = rotate_keys(self.key_file, self.ttl, now=self._now)
+        rotation = rotate_keys(self.key_file, self.ttl, now=self._now, activate_in=activate_in)
         self._keys = rotation.keys  # the reload reuses these keys and notes the file's identity
         self.reload()
         return rotation
