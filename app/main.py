@@ -71,8 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.attachments = storage_from_url(settings.effective_attachment_storage_url)
     app.state.rate_limiter = RateLimiter(settings.client_rate_limit_per_minute)
-    app.state.migration_head = migrations.head_revision(settings)
-    app.state.known_revisions = migrations.known_revisions(settings)
+    app.state.revisions = migrations.revisions(settings)
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     # Inside the request context, which still holds the tenant when a request ends.

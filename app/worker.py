@@ -20,14 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import update
 
 from app.cases import timers
-from app.cases.models import CaseTimer
 from app.core import metrics
 from app.core.db import Database
 from app.deliveries import worker as deliveries
-from app.deliveries.models import Delivery
 from app.signing import steps as signing
 from app.tenancy.scope import TenantScope, apply_scope
 
@@ -61,18 +58,8 @@ async def release(db: Database, owner: str) -> Released:
     """Give up ``owner``'s leases on work it has not done (a clean stop)."""
     async with db.sessionmaker() as session, session.begin():
         await apply_scope(session, TenantScope.platform("worker"))
-        freed_timers = await session.execute(
-            update(CaseTimer)
-            .where(CaseTimer.lease_owner == owner, CaseTimer.fired_at.is_(None))
-            .values(lease_owner=None, lease_until=None)
-            .execution_options(synchronize_session=False))
-        freed_deliveries = await session.execute(
-            update(Delivery)
-            .where(Delivery.lease_owner == owner, Delivery.status == "pending")
-            .values(lease_owner=None, lease_until=None)
-            .execution_options(synchronize_session=False))
-    return Released(getattr(freed_timers, "rowcount", 0) or 0,
-                    getattr(freed_deliveries, "rowcount", 0) or 0)
+        return Released(await timers.release(session, owner),
+                        await deliveries.release(session, owner))
 
 
 @dataclass

@@ -339,7 +339,7 @@ async def steady_load(base: str, c: Cluster, stop: asyncio.Event, tally: Tally, 
     await asyncio.gather(*(loop(i) for i in range(concurrency)))
 
 
-async def under_load(c: Cluster, balancer: Balancer, base: str, work: Any,
+async def under_load(c: Cluster, base: str, work: Any,
                      settle: float) -> tuple[Tally, dict[str, Any]]:
     """Run ``work`` (a blocking callable, in a thread) while the steady load goes on."""
     stop, tally = asyncio.Event(), Tally()
@@ -494,7 +494,7 @@ async def _proof(c: Cluster, drain_seconds: float, settle: float, seed: int,
         log("rolling restart of both APIs and both workers under load ...")
         before = _snapshot(balancer)
         tally, steps = await under_load(
-            c, balancer, base, lambda: rolling_restart(c, balancer, loop, drain_seconds),
+            c, base, lambda: rolling_restart(c, balancer, loop, drain_seconds),
             settle)
         report["rolling_restart"] = {**steps, **_tally_report(tally, balancer, before)}
         log(f"  {tally.total} requests, {tally.failed} failed")
@@ -502,7 +502,7 @@ async def _proof(c: Cluster, drain_seconds: float, settle: float, seed: int,
             log("rolling restart of both APIs with no preStop pause, under load ...")
             before = _snapshot(balancer)
             tally, steps = await under_load(
-                c, balancer, base,
+                c, base,
                 lambda: rolling_restart(c, balancer, loop, 0.0, workers=False), settle)
             report["restart_without_drain"] = {**steps,
                                                **_tally_report(tally, balancer, before)}
@@ -512,7 +512,7 @@ async def _proof(c: Cluster, drain_seconds: float, settle: float, seed: int,
         await asyncio.to_thread(seed_cases, c, seed)
         log("expand/contract migration under load ...")
         before = _snapshot(balancer)
-        tally, steps = await under_load(c, balancer, base, lambda: expand_contract(c), settle)
+        tally, steps = await under_load(c, base, lambda: expand_contract(c), settle)
         report["expand_contract"] = {**steps, **_tally_report(tally, balancer, before)}
         log(f"  {tally.total} requests, {tally.failed} failed")
         report["per_backend"] = dict(balancer.counts.per_backend)

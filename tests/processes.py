@@ -3,15 +3,25 @@
 
 from __future__ import annotations
 
+import functools
 import os
-import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
+
 from app.config import Settings
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sdk" / "tests"))
+from live_service import free_port, stop_process
+
+__all__ = ["free_port", "nentang_env", "ready", "start", "terminate", "wait_for"]
+
+terminate = functools.partial(stop_process, timeout=60.0)
+"""SIGTERM and wait for the exit code (SIGKILL if it does not stop within a minute)."""
 
 
 def nentang_env(settings: Settings, data_dir: Path, **extra: str) -> dict[str, str]:
@@ -51,13 +61,9 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0,
         time.sleep(0.05)
 
 
-def terminate(process: subprocess.Popen[bytes], timeout: float = 60.0) -> int:
-    """SIGTERM and wait for the exit code (SIGKILL if it does not stop in ``timeout``)."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    return process.returncode
+def ready(url: str) -> bool:
+    """Whether the service at ``url`` answers ``/readyz`` with 200 now."""
+    try:
+        return httpx.get(f"{url}/readyz", timeout=2, trust_env=False).status_code == 200
+    except httpx.TransportError:
+        return False

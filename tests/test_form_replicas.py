@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests import processes
 from tests.conftest import Backend, only_postgresql
 from tests.platform import Platform
 from tests.test_forms import catalogue, sample
@@ -25,51 +22,26 @@ FORM = "ho-kinh-doanh"
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def replicas(backend: Backend, tmp_path: Path) -> Iterator[list[str]]:
-    settings = backend.settings
-    env = {**os.environ,
-           "NENTANG_DATA_DIR": str(tmp_path),
-           "NENTANG_DATABASE_URL": settings.effective_database_url,
-           "NENTANG_SIGNING_KEY_FILE": str(settings.effective_signing_key_file),
-           "NENTANG_ISSUER": settings.issuer,
-           "NENTANG_DB_APP_ROLE": settings.db_app_role,
-           "NENTANG_AUTO_MIGRATE": "false",
-           "NENTANG_LOG_LEVEL": "WARNING"}
-    processes: list[subprocess.Popen[bytes]] = []
+    env = processes.nentang_env(backend.settings, tmp_path, NENTANG_LOG_LEVEL="WARNING")
+    started: list[subprocess.Popen[bytes]] = []
     urls: list[str] = []
     try:
-        for _ in range(2):
-            port = _free_port()
-            processes.append(subprocess.Popen(
-                [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1",
-                 "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL))
+        for n in range(2):
+            port = processes.free_port()
+            log = tmp_path / f"replica-{n + 1}.log"
+            process = processes.start(env, log, "serve", "--host", "127.0.0.1",
+                                      "--port", str(port))
+            started.append(process)
             urls.append(f"http://127.0.0.1:{port}")
-        deadline = time.monotonic() + 60
-        for url, process in zip(urls, processes, strict=True):
-            while True:
-                assert process.poll() is None, "a replica exited on start"
-                try:
-                    if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, f"{url} did not become ready"
-                time.sleep(0.2)
+            processes.wait_for(lambda url=urls[-1]: processes.ready(url),
+                               f"{urls[-1]} to be ready",
+                               timeout=60, process=process, log=log)
         yield urls
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=20)
+        for process in started:
+            processes.terminate(process)
 
 
 @only_postgresql()

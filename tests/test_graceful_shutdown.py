@@ -68,21 +68,15 @@ def _worker(backend: Backend, tmp_path: Path, name: str, *args: str,
     return process, log
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 async def test_sigterm_drains_a_request_in_flight_and_refuses_new_ones(
         platform: Platform, client: httpx.AsyncClient, backend: Backend,
         tmp_path: Path) -> None:
-    port, log = _free_port(), tmp_path / "serve.log"
+    port, log = processes.free_port(), tmp_path / "serve.log"
     process = processes.start(processes.nentang_env(backend.settings, tmp_path), log,
                               "serve", "--port", str(port), "--graceful-timeout", "15")
     try:
-        processes.wait_for(lambda: _ready(port), "readiness", process=process, log=log)
+        processes.wait_for(lambda: processes.ready(f"http://127.0.0.1:{port}"), "readiness",
+                           process=process, log=log)
         code = new_code("D")
         body = json.dumps({"code": code, "name": "Đơn vị thử dừng êm", "kind": "agency",
                            "parent": platform.admin.tenant}).encode()
@@ -117,11 +111,15 @@ def _accepts(port: int) -> bool:
     return True
 
 
-def _ready(port: int) -> bool:
+def _terminate_during_the_first_send(process: Any, log: Path, receiver: Receiver,
+                                     case_id: str) -> None:
+    """SIGTERM once the worker's first send to ``receiver`` is in flight; it exits 0."""
     try:
-        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
+        processes.wait_for(lambda: len(mine(receiver, case_id)) == 1, "the first send",
+                           process=process, log=log)
+        assert processes.terminate(process) == 0, log.read_text()
+    finally:
+        processes.terminate(process)
 
 
 async def test_sigterm_lets_the_send_in_progress_finish_and_claims_nothing_more(
@@ -130,12 +128,7 @@ async def test_sigterm_lets_the_send_in_progress_finish_and_claims_nothing_more(
     case_id = await _queued_case(platform, client, receiver)
     receiver.answer(Answer(204, delay=2.0))
     process, log = _worker(backend, tmp_path, "draining")
-    try:
-        processes.wait_for(lambda: len(mine(receiver, case_id)) == 1, "the first send",
-                           process=process, log=log)
-        assert processes.terminate(process) == 0, log.read_text()
-    finally:
-        processes.terminate(process)
+    _terminate_during_the_first_send(process, log, receiver, case_id)
     stored = await _stream(backend, case_id)
     assert [row["status"] for row in stored] == ["delivered", "pending"]
     assert stored[1]["attempts"] == 0 and stored[1]["lease_owner"] is None
@@ -149,12 +142,7 @@ async def test_past_the_grace_period_the_round_is_cancelled_and_its_work_release
     case_id = await _queued_case(platform, client, receiver)
     receiver.answer(Answer(204, delay=8.0))
     process, log = _worker(backend, tmp_path, "slow", "--grace", "0.5")
-    try:
-        processes.wait_for(lambda: len(mine(receiver, case_id)) == 1, "the first send",
-                           process=process, log=log)
-        assert processes.terminate(process) == 0, log.read_text()
-    finally:
-        processes.terminate(process)
+    _terminate_during_the_first_send(process, log, receiver, case_id)
     output = log.read_text()
     assert "the round in progress was cancelled" in output
     # At least ours (other tests' leftover deliveries share the database).

@@ -58,7 +58,7 @@ async def test_ready_on_a_newer_releases_schema(tmp_path: Path) -> None:
 
 
 async def test_not_ready_on_a_schema_behind_this_release(tmp_path: Path) -> None:
-    previous = sorted(migrations.known_revisions(Settings(data_dir=tmp_path)))[-2]
+    previous = sorted(migrations.revisions(Settings(data_dir=tmp_path)).known)[-2]
     response = await _readyz_at(tmp_path, previous)
     assert response.status_code == 503
     assert response.json()["checks"]["migrations"].startswith(f"behind: at {previous}")

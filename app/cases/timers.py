@@ -73,6 +73,16 @@ async def claim(db: Database, owner: str, *, now: datetime, batch: int,
     return keys
 
 
+async def release(session: AsyncSession, owner: str) -> int:
+    """Give up ``owner``'s leases on timers it has not fired (a clean stop); returns how many.
+    ``session`` is in the platform scope."""
+    freed = await session.execute(
+        update(CaseTimer).where(CaseTimer.lease_owner == owner, CaseTimer.fired_at.is_(None))
+        .values(lease_owner=None, lease_until=None)
+        .execution_options(synchronize_session=False))
+    return getattr(freed, "rowcount", 0) or 0
+
+
 async def fire(db: Database, owner: str, keys: list[tuple[uuid.UUID, uuid.UUID]], *,
                now: datetime, result: Fired) -> None:
     """Fire claimed timers in one transaction, each in its own savepoint (one that fails is

@@ -47,10 +47,10 @@ async def readyz(request: Request) -> JSONResponse:
             await conn.execute(text("SELECT 1"))
         checks["database"] = "ok"
         current = await current_revision(state.db.engine)
-        checks["migrations"] = schema_check(current, state.migration_head,
-                                            state.known_revisions)
+        checks["migrations"] = schema_check(current, state.revisions.head,
+                                            state.revisions.known)
         ready = checks["migrations"] == "ok"
-        if ready and current != state.migration_head:
+        if ready and current != state.revisions.head:
             checks["schema"] = f"ahead at {current} (a newer release's migration)"
     except Exception as exc:  # any failure to reach the database means not ready
         checks["database"] = f"unreachable: {type(exc).__name__}"

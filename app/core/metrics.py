@@ -49,7 +49,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import __version__
 from app.core.requests import current_tenant_code
-from app.core.telemetry import service_resource
+from app.core.telemetry import exporter_names, service_resource
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -163,10 +163,7 @@ def _prometheus_reader() -> MetricReader | None:
 
 def _configured_readers() -> list[MetricReader]:
     readers: list[MetricReader] = []
-    names = os.environ.get("OTEL_METRICS_EXPORTER", "none")
-    for name in dict.fromkeys(n.strip().lower() for n in names.split(",")):
-        if name in ("", "none"):
-            continue
+    for name in exporter_names("OTEL_METRICS_EXPORTER"):
         if name == "console":
             readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter()))
         elif name == "otlp":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
@@ -24,15 +25,20 @@ def alembic_config(settings: Settings, url: str | None = None) -> Config:
     return config
 
 
-def head_revision(settings: Settings) -> str | None:
-    return ScriptDirectory.from_config(alembic_config(settings)).get_current_head()
+@dataclass(frozen=True)
+class Revisions:
+    """This release's migrations: its head, and every revision it knows, for telling a
+    schema that is behind (a known ancestor of head) from one an upgrade already moved
+    ahead (unknown here)."""
+
+    head: str | None
+    known: frozenset[str]
 
 
-def known_revisions(settings: Settings) -> frozenset[str]:
-    """Every revision this release's migrations know, for telling a schema that is behind
-    (a known ancestor of head) from one an upgrade already moved ahead (unknown here)."""
+def revisions(settings: Settings) -> Revisions:
     script = ScriptDirectory.from_config(alembic_config(settings))
-    return frozenset(rev.revision for rev in script.walk_revisions())
+    return Revisions(script.get_current_head(),
+                     frozenset(rev.revision for rev in script.walk_revisions()))
 
 
 def upgrade(settings: Settings, revision: str = "head", url: str | None = None) -> None:

@@ -28,12 +28,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 logger = logging.getLogger("nentang.telemetry")
 
 
+def exporter_names(variable: str) -> list[str]:
+    """The exporters an ``OTEL_*_EXPORTER`` variable names (a comma list), each once,
+    without ``none``."""
+    names = os.environ.get(variable, "none")
+    return [n for n in dict.fromkeys(n.strip().lower() for n in names.split(","))
+            if n not in ("", "none")]
+
+
 def _configured_processors() -> list[SpanProcessor]:
     processors: list[SpanProcessor] = []
-    names = os.environ.get("OTEL_TRACES_EXPORTER", "none")
-    for name in (n.strip().lower() for n in names.split(",")):
-        if name in ("", "none"):
-            continue
+    for name in exporter_names("OTEL_TRACES_EXPORTER"):
         if name == "console":
             processors.append(BatchSpanProcessor(ConsoleSpanExporter()))
         elif name == "otlp":

@@ -125,6 +125,16 @@ async def claim(db: Database, owner: str, *, now: datetime, batch: int,
     return ids
 
 
+async def release(session: AsyncSession, owner: str) -> int:
+    """Give up ``owner``'s leases on deliveries it has not sent (a clean stop); returns how
+    many. ``session`` is in the platform scope."""
+    freed = await session.execute(
+        update(Delivery).where(Delivery.lease_owner == owner, Delivery.status == "pending")
+        .values(lease_owner=None, lease_until=None)
+        .execution_options(synchronize_session=False))
+    return getattr(freed, "rowcount", 0) or 0
+
+
 @dataclass(frozen=True)
 class Outgoing:
     delivery_id: uuid.UUID
