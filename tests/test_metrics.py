@@ -29,6 +29,7 @@ from app.deliveries import worker as deliveries
 from tests.csc_simulator import CALLBACK_SECRET, CLIENT_ID, CLIENT_SECRET, CscSimulator
 from tests.pki import Pki
 from tests.platform import Platform
+from tests.processes import free_port
 from tests.test_cases import office, read, submit
 from tests.test_deliveries import OPTIONS, hooked, received_case, secret_for
 from tests.test_prefill import prefill
@@ -315,17 +316,11 @@ async def test_gateway_call_outcomes_both_ways(
 # ---- exporters -----------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 async def test_prometheus_serves_the_metrics_for_scraping(
         client: httpx.AsyncClient, platform: Platform, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
-    pytest.importorskip("opentelemetry.exporter.prometheus")
+    # The test extra installs the exporter: without it this test fails, never skips.
+    import opentelemetry.exporter.prometheus  # noqa: F401
     port = free_port()
     monkeypatch.setenv("OTEL_METRICS_EXPORTER", "prometheus")
     monkeypatch.setenv("OTEL_EXPORTER_PROMETHEUS_PORT", str(port))
