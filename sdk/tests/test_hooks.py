@@ -141,8 +141,9 @@ def test_the_example_checks_each_applicant_and_moves_the_case(
         admin: Client, service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
     unit = new_unit(admin, service)
     sock = loopback_socket()
+    # "--client-secret=…" in one argument: a generated secret may begin with "-".
     as_admin = ("--url", service.base_url, "--tenant", unit.code, "--client-id",
-                unit.client_id, "--client-secret", unit.client_secret)
+                unit.client_id, f"--client-secret={unit.client_secret}")
     env = example("setup", *as_admin, "--receiver-url", url_of(sock) + "/kiem-tra")
     assert sorted(env) == ["NENTANG_CLIENT_ID", "NENTANG_CLIENT_SECRET", "NENTANG_URL",
                            "NENTANG_WEBHOOK_SECRETS"]
